@@ -1,0 +1,246 @@
+"""Synchronous TaskSearch client: numpy in and out, timeouts, retries on UNAVAILABLE."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import TypeVar
+
+import grpc
+import numpy as np
+
+from fute_client import _calls as calls
+from fute_client import conversions as cv
+from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client.errors import error_from_rpc
+from fute_client.types import (
+    Filter,
+    Hit,
+    Page,
+    QueryTarget,
+    ServerInfo,
+    Snapshot,
+    Space,
+    SpaceIdentity,
+    Task,
+    UpsertResult,
+)
+
+T = TypeVar("T")
+
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def make_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """Call metadata carrying the bearer token, if any."""
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
+class TaskSearchClient:
+    """Blocking client of a TaskSearch server.
+
+    Args:
+        target: ``host:port`` of the server.
+        token: bearer token when the server has auth on.
+        root_certificates: PEM bytes of the CA; when given the channel uses TLS.
+        timeout: default deadline of each call in seconds.
+        max_attempts: attempts per call on UNAVAILABLE (gRPC retries with backoff; 1: none).
+        max_message_bytes: message size limit of the channel, both ways.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: str | None = None,
+        root_certificates: bytes | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 4,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        options = calls.channel_options(max_attempts, max_message_bytes)
+        if root_certificates is not None:
+            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.secure_channel(target, creds, options=options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
+        self._stub = pb_grpc.TaskSearchStub(self._channel)
+        self._metadata = make_metadata(token)
+        self.timeout = timeout
+
+    # -------------------------------------------------------------- plumbing
+
+    def _run(self, call: calls.Call[T], timeout: float | None) -> T:
+        method = getattr(self._stub, call.method)
+        try:
+            reply = method(
+                call.request,
+                timeout=self.timeout if timeout is None else timeout,
+                metadata=self._metadata,
+            )
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from exc
+        return call.parse(reply)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def __enter__(self) -> TaskSearchClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- API
+
+    def server_info(self, *, timeout: float | None = None) -> ServerInfo:
+        """Version, index backend, device and limits of the server."""
+        return self._run(calls.server_info(), timeout)
+
+    def create_space(
+        self,
+        name: str,
+        dim: int,
+        *,
+        backend: str = "flat",
+        identity: SpaceIdentity | None = None,
+        timeout: float | None = None,
+    ) -> Space:
+        """Create a space of ``dim``-d cosine vectors (ALREADY_EXISTS if the name is taken)."""
+        return self._run(calls.create_space(name, dim, backend, identity), timeout)
+
+    def list_spaces(self, *, timeout: float | None = None) -> list[Space]:
+        """All spaces, by name."""
+        return self._run(calls.list_spaces(), timeout)
+
+    def describe_space(self, name: str, *, timeout: float | None = None) -> Space:
+        """One space with its task count."""
+        return self._run(calls.describe_space(name), timeout)
+
+    def delete_space(self, name: str, *, timeout: float | None = None) -> int:
+        """Delete a space and its tasks; returns how many tasks went."""
+        return self._run(calls.delete_space(name), timeout)
+
+    def upsert(
+        self,
+        space: str,
+        tasks: Sequence[Task],
+        *,
+        expected_identity: SpaceIdentity | None = None,
+        timeout: float | None = None,
+    ) -> UpsertResult:
+        """Insert or replace tasks; invalid items are reported per item, the rest stored."""
+        return self._run(calls.upsert(space, tasks, expected_identity), timeout)
+
+    def upsert_stream(
+        self,
+        space: str,
+        batches: Iterable[Sequence[Task]],
+        *,
+        expected_identity: SpaceIdentity | None = None,
+        timeout: float | None = None,
+    ) -> UpsertResult:
+        """Bulk load: stream batches over one call; each batch is committed on arrival."""
+        requests = calls.upsert_stream_requests(space, batches, expected_identity)
+        try:
+            reply = self._stub.UpsertTasksStream(
+                requests, timeout=self.timeout if timeout is None else timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from exc
+        return cv.upsert_result_from_proto(reply)
+
+    def delete(
+        self,
+        space: str,
+        *,
+        ids: Sequence[str] | None = None,
+        filter: Filter | None = None,
+        timeout: float | None = None,
+    ) -> int:
+        """Delete by ids or by filter (exactly one); returns how many were deleted."""
+        return self._run(calls.delete(space, ids, filter), timeout)
+
+    def get(
+        self, space: str, ids: Sequence[str], *, with_vectors: bool = False, timeout: float | None = None
+    ) -> list[Task]:
+        """The stored tasks of ``ids`` in order; unknown ids are skipped."""
+        return self._run(calls.get(space, ids, with_vectors), timeout)
+
+    def list_tasks(
+        self,
+        space: str,
+        *,
+        filter: Filter | None = None,
+        page_size: int = 100,
+        page_token: str = "",
+        with_vectors: bool = False,
+        timeout: float | None = None,
+    ) -> Page:
+        """One page of tasks ordered by id; pass ``next_page_token`` for the next."""
+        return self._run(calls.list_tasks(space, filter, page_size, page_token, with_vectors), timeout)
+
+    def iter_tasks(
+        self, space: str, *, filter: Filter | None = None, page_size: int = 100, with_vectors: bool = False
+    ) -> Iterator[Task]:
+        """Every matching task, page by page."""
+        token = ""
+        while True:
+            page = self.list_tasks(
+                space, filter=filter, page_size=page_size, page_token=token, with_vectors=with_vectors
+            )
+            yield from page.tasks
+            token = page.next_page_token
+            if not token:
+                return
+
+    def search(
+        self,
+        space: str,
+        queries: Sequence[QueryTarget] | np.ndarray,
+        *,
+        k: int = 10,
+        filter: Filter | None = None,
+        score_threshold: float | None = None,
+        with_vectors: bool = False,
+        timeout: float | None = None,
+    ) -> list[list[Hit]]:
+        """The ``k`` most similar tasks for each query (an id, or a row of vectors)."""
+        return self._run(
+            calls.search(space, queries, k, filter, score_threshold, with_vectors), timeout
+        )
+
+    def rank_sources(
+        self,
+        space: str,
+        target: QueryTarget,
+        *,
+        candidate_filter: Filter | None = None,
+        k: int = 0,
+        timeout: float | None = None,
+    ) -> list[Hit]:
+        """Candidate source tasks for intermediate training on ``target``, best first."""
+        return self._run(calls.rank_sources(space, target, candidate_filter, k), timeout)
+
+    def similarity_matrix(
+        self, space: str, ids: Sequence[str], *, timeout: float | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """Cosine similarities among the given tasks."""
+        return self._run(calls.similarity_matrix(space, ids), timeout)
+
+    def create_snapshot(self, name: str = "", *, timeout: float | None = None) -> Snapshot:
+        """A consistent copy of the store on the server's disk."""
+        return self._run(calls.create_snapshot(name), timeout)
+
+    def list_snapshots(self, *, timeout: float | None = None) -> list[Snapshot]:
+        """Snapshots on the server, by name."""
+        return self._run(calls.list_snapshots(), timeout)
+
+    def restore_snapshot(self, name: str, *, timeout: float | None = None) -> tuple[int, int]:
+        """Replace the whole store with a snapshot; returns (spaces, tasks)."""
+        return self._run(calls.restore_snapshot(name), timeout)
+
+

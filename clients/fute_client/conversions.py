@@ -1,0 +1,368 @@
+"""The one place where protobuf messages and :mod:`fute_client.types` meet.
+
+Vectors travel as little-endian float32 bytes plus a dimension. Used by the client
+wrapper and by the server (``server.conversions``), so both sides agree by construction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from fute_client._generated.fute.v1 import task_search_pb2 as pb
+from fute_client.errors import InvalidArgumentError
+from fute_client.types import (
+    Backend,
+    Condition,
+    Filter,
+    FilterField,
+    Hit,
+    ItemError,
+    Page,
+    QueryTarget,
+    ServerInfo,
+    Snapshot,
+    Space,
+    SpaceIdentity,
+    Task,
+    TaskKind,
+    TaskSource,
+    UpsertResult,
+)
+
+_LE_F32 = np.dtype("<f4")
+
+_KIND_TO_PB: dict[str, int] = {
+    "": pb.TASK_KIND_UNSPECIFIED,
+    "dataset": pb.TASK_KIND_DATASET,
+    "model": pb.TASK_KIND_MODEL,
+}
+_KIND_FROM_PB: dict[int, TaskKind] = {v: k for k, v in _KIND_TO_PB.items()}  # type: ignore[misc]
+
+_FIELD_TO_PB: dict[str, int] = {
+    "kind": pb.FILTER_FIELD_KIND,
+    "task_type": pb.FILTER_FIELD_TASK_TYPE,
+    "tag": pb.FILTER_FIELD_TAG,
+    "name": pb.FILTER_FIELD_NAME,
+    "id": pb.FILTER_FIELD_ID,
+}
+_FIELD_FROM_PB: dict[int, FilterField] = {v: k for k, v in _FIELD_TO_PB.items()}  # type: ignore[misc]
+
+_BACKEND_TO_PB: dict[str, int] = {
+    "flat": pb.INDEX_BACKEND_FLAT,
+    "ivf": pb.INDEX_BACKEND_IVF,
+    "hnsw": pb.INDEX_BACKEND_HNSW,
+}
+_BACKEND_FROM_PB: dict[int, Backend] = {v: k for k, v in _BACKEND_TO_PB.items()}  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------ vectors
+
+
+def vector_to_proto(vector: np.ndarray) -> pb.Vector:
+    """A 1-d array as float32 little-endian bytes (no validation of values)."""
+    arr = np.asarray(vector)
+    if arr.ndim != 1:
+        raise InvalidArgumentError(f"a vector must be 1-d, got shape {arr.shape}")
+    return pb.Vector(data=arr.astype(_LE_F32, copy=False).tobytes(), dim=arr.shape[0])
+
+
+def vector_from_proto(msg: pb.Vector, what: str = "vector") -> np.ndarray:
+    """The float32 array of ``msg``; its byte length must be 4 * dim."""
+    if len(msg.data) != 4 * msg.dim:
+        raise InvalidArgumentError(
+            f"{what}: {len(msg.data)} bytes do not hold dim {msg.dim} float32 values "
+            f"(expected {4 * msg.dim} bytes)"
+        )
+    return np.frombuffer(msg.data, dtype=_LE_F32).astype(np.float32)
+
+
+def matrix_to_bytes(matrix: np.ndarray) -> bytes:
+    """Row-major float32 little-endian bytes of a 2-d array."""
+    return np.ascontiguousarray(matrix, dtype=_LE_F32).tobytes()
+
+
+def matrix_from_bytes(data: bytes, n: int) -> np.ndarray:
+    """Inverse of :func:`matrix_to_bytes` for an ``n`` x ``n`` matrix."""
+    if len(data) != 4 * n * n:
+        raise InvalidArgumentError(f"matrix of {len(data)} bytes is not {n}x{n} float32")
+    return np.frombuffer(data, dtype=_LE_F32).astype(np.float32).reshape(n, n)
+
+
+# ------------------------------------------------------------------ times
+
+
+def _ts_to_proto(t: datetime | None) -> Timestamp | None:
+    if t is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(t)
+    return ts
+
+
+def _ts_from_proto(msg: pb.Task | pb.TaskMetadata | pb.Space | pb.Snapshot, name: str) -> datetime | None:
+    if not msg.HasField(name):  # type: ignore[arg-type]
+        return None
+    ts: Timestamp = getattr(msg, name)
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ tasks
+
+
+def task_to_proto(task: Task) -> pb.Task:
+    """A :class:`Task` as a message; its vector is sent when it has one."""
+    if task.kind not in _KIND_TO_PB:
+        raise InvalidArgumentError(f"unknown task kind {task.kind!r}; valid: dataset, model")
+    meta = pb.TaskMetadata(
+        name=task.name,
+        kind=_KIND_TO_PB[task.kind],  # type: ignore[arg-type]
+        task_type=task.task_type,
+        label_names=list(task.label_names),
+        source=pb.TaskSource(
+            dataset_path=task.source.dataset_path, model=task.source.model, prompt=task.source.prompt
+        ),
+        tags=list(task.tags),
+        created_time=_ts_to_proto(task.created_time),
+        updated_time=_ts_to_proto(task.updated_time),
+    )
+    msg = pb.Task(id=task.id, metadata=meta)
+    if task.vector is not None:
+        msg.vector.CopyFrom(vector_to_proto(task.vector))
+    return msg
+
+
+def task_from_proto(msg: pb.Task) -> Task:
+    """A message as a :class:`Task` (``vector`` is ``None`` when none was sent)."""
+    meta = msg.metadata
+    vector = vector_from_proto(msg.vector, f"task {msg.id!r}") if msg.HasField("vector") else None
+    if meta.kind not in _KIND_FROM_PB:
+        raise InvalidArgumentError(f"task {msg.id!r}: unknown kind enum value {meta.kind}")
+    return Task(
+        id=msg.id,
+        vector=vector,
+        name=meta.name,
+        kind=_KIND_FROM_PB[meta.kind],
+        task_type=meta.task_type,
+        label_names=tuple(meta.label_names),
+        source=TaskSource(meta.source.dataset_path, meta.source.model, meta.source.prompt),
+        tags=tuple(meta.tags),
+        created_time=_ts_from_proto(meta, "created_time"),
+        updated_time=_ts_from_proto(meta, "updated_time"),
+    )
+
+
+# ------------------------------------------------------------------ filters
+
+
+def filter_to_proto(flt: Filter | None) -> pb.Filter:
+    """A :class:`Filter` (``None``: match all) as a message."""
+    if flt is None:
+        return pb.Filter()
+
+    def cond(c: Condition) -> pb.Condition:
+        return pb.Condition(field=_FIELD_TO_PB[c.field], any_of=list(c.any_of))  # type: ignore[arg-type]
+
+    return pb.Filter(must=[cond(c) for c in flt.must], must_not=[cond(c) for c in flt.must_not])
+
+
+def filter_from_proto(msg: pb.Filter) -> Filter:
+    """A message as a :class:`Filter`; an unspecified field is INVALID_ARGUMENT."""
+
+    def cond(c: pb.Condition) -> Condition:
+        if c.field not in _FIELD_FROM_PB:
+            raise InvalidArgumentError(
+                f"filter condition has no valid field (got enum {c.field}); "
+                f"valid: {sorted(_FIELD_TO_PB)}"
+            )
+        return Condition(field=_FIELD_FROM_PB[c.field], any_of=tuple(c.any_of))
+
+    return Filter(must=tuple(cond(c) for c in msg.must), must_not=tuple(cond(c) for c in msg.must_not))
+
+
+# ------------------------------------------------------------------ spaces
+
+
+def identity_to_proto(identity: SpaceIdentity) -> pb.SpaceIdentity:
+    """A :class:`SpaceIdentity` as a message."""
+    return pb.SpaceIdentity(
+        surrogate_name=identity.surrogate_name,
+        surrogate_hash=identity.surrogate_hash,
+        method=identity.method,
+        settings=identity.settings,
+        reduction=identity.reduction,
+        reduction_seed=identity.reduction_seed,
+        corpus=identity.corpus,
+        algorithm_version=identity.algorithm_version,
+    )
+
+
+def identity_from_proto(msg: pb.SpaceIdentity) -> SpaceIdentity:
+    """A message as a :class:`SpaceIdentity`."""
+    return SpaceIdentity(
+        surrogate_name=msg.surrogate_name,
+        surrogate_hash=msg.surrogate_hash,
+        method=msg.method,
+        settings=msg.settings,
+        reduction=msg.reduction,
+        reduction_seed=msg.reduction_seed,
+        corpus=msg.corpus,
+        algorithm_version=msg.algorithm_version,
+    )
+
+
+def backend_to_proto(backend: str) -> int:
+    """The enum value of a backend name."""
+    if backend not in _BACKEND_TO_PB:
+        raise InvalidArgumentError(f"unknown index backend {backend!r}; valid: {sorted(_BACKEND_TO_PB)}")
+    return _BACKEND_TO_PB[backend]
+
+
+def backend_from_proto(value: int, default: Backend = "flat") -> Backend:
+    """The backend name of an enum value (``default`` for UNSPECIFIED)."""
+    if value == pb.INDEX_BACKEND_UNSPECIFIED:
+        return default
+    if value not in _BACKEND_FROM_PB:
+        raise InvalidArgumentError(f"unknown index backend enum value {value}")
+    return _BACKEND_FROM_PB[value]
+
+
+def space_to_proto(space: Space) -> pb.Space:
+    """A :class:`Space` as a message."""
+    msg = pb.Space(
+        name=space.name,
+        dim=space.dim,
+        metric=pb.METRIC_COSINE,
+        backend=backend_to_proto(space.backend),  # type: ignore[arg-type]
+        has_identity=space.identity is not None,
+        space_key=space.space_key,
+        task_count=space.task_count,
+        created_time=_ts_to_proto(space.created_time),
+    )
+    if space.identity is not None:
+        msg.identity.CopyFrom(identity_to_proto(space.identity))
+    return msg
+
+
+def space_from_proto(msg: pb.Space) -> Space:
+    """A message as a :class:`Space`."""
+    return Space(
+        name=msg.name,
+        dim=msg.dim,
+        metric="cosine",
+        backend=backend_from_proto(msg.backend),
+        identity=identity_from_proto(msg.identity) if msg.has_identity else None,
+        space_key=msg.space_key,
+        task_count=msg.task_count,
+        created_time=_ts_from_proto(msg, "created_time"),
+    )
+
+
+# ------------------------------------------------------------------ queries and hits
+
+
+def query_to_proto(target: QueryTarget) -> pb.Query:
+    """A task id or a vector as a :class:`pb.Query`."""
+    if isinstance(target, str):
+        return pb.Query(id=target)
+    return pb.Query(vector=vector_to_proto(np.asarray(target)))
+
+
+def query_from_proto(msg: pb.Query, what: str = "query") -> QueryTarget:
+    """A :class:`pb.Query` as an id or a vector; an empty query is INVALID_ARGUMENT."""
+    which = msg.WhichOneof("target")
+    if which == "id":
+        return msg.id
+    if which == "vector":
+        return vector_from_proto(msg.vector, what)
+    raise InvalidArgumentError(f"{what} names neither a task id nor a vector")
+
+
+def hit_to_proto(hit: Hit) -> pb.Hit:
+    """A :class:`Hit` as a message."""
+    task_msg = task_to_proto(hit.task)
+    msg = pb.Hit(id=hit.id, score=hit.score, metadata=task_msg.metadata)
+    if hit.task.vector is not None:
+        msg.vector.CopyFrom(task_msg.vector)
+    return msg
+
+
+def hit_from_proto(msg: pb.Hit) -> Hit:
+    """A message as a :class:`Hit`."""
+    task = task_from_proto(pb.Task(id=msg.id, metadata=msg.metadata, vector=msg.vector if msg.HasField("vector") else None))
+    return Hit(id=msg.id, score=float(msg.score), task=task)
+
+
+# ------------------------------------------------------------------ the rest
+
+
+def upsert_result_to_proto(result: UpsertResult) -> pb.UpsertTasksResponse:
+    """An :class:`UpsertResult` as a message (codes by number)."""
+    return pb.UpsertTasksResponse(
+        upserted=result.upserted,
+        failed=result.failed,
+        errors=[
+            pb.ItemStatus(id=e.id, code=grpc.StatusCode[e.code].value[0], message=e.message)
+            for e in result.errors
+        ],
+    )
+
+
+def upsert_result_from_proto(msg: pb.UpsertTasksResponse) -> UpsertResult:
+    """A message as an :class:`UpsertResult` (codes by name)."""
+    names = {c.value[0]: c.name for c in grpc.StatusCode}
+    return UpsertResult(
+        upserted=msg.upserted,
+        failed=msg.failed,
+        errors=tuple(ItemError(e.id, names.get(e.code, "UNKNOWN"), e.message) for e in msg.errors),
+    )
+
+
+def snapshot_to_proto(snap: Snapshot) -> pb.Snapshot:
+    """A :class:`Snapshot` as a message."""
+    return pb.Snapshot(
+        name=snap.name, sha256=snap.sha256, size_bytes=snap.size_bytes, created_time=_ts_to_proto(snap.created_time)
+    )
+
+
+def snapshot_from_proto(msg: pb.Snapshot) -> Snapshot:
+    """A message as a :class:`Snapshot`."""
+    return Snapshot(msg.name, msg.sha256, msg.size_bytes, _ts_from_proto(msg, "created_time"))
+
+
+def server_info_from_proto(msg: pb.GetServerInfoResponse) -> ServerInfo:
+    """A message as a :class:`ServerInfo`."""
+    return ServerInfo(
+        version=msg.version,
+        index_library=msg.index_library,
+        device=msg.device,
+        gpu_count=msg.gpu_count,
+        backends=tuple(backend_from_proto(b) for b in msg.backends),
+        max_k=msg.max_k,
+        max_queries=msg.max_queries,
+        max_message_bytes=msg.max_message_bytes,
+        auth_enabled=msg.auth_enabled,
+    )
+
+
+def server_info_to_proto(info: ServerInfo) -> pb.GetServerInfoResponse:
+    """A :class:`ServerInfo` as a message."""
+    return pb.GetServerInfoResponse(
+        version=info.version,
+        index_library=info.index_library,
+        device=info.device,
+        gpu_count=info.gpu_count,
+        backends=[backend_to_proto(b) for b in info.backends],  # type: ignore[misc]
+        max_k=info.max_k,
+        max_queries=info.max_queries,
+        max_message_bytes=info.max_message_bytes,
+        auth_enabled=info.auth_enabled,
+    )
+
+
+def page_from_proto(msg: pb.ListTasksResponse) -> Page:
+    """A listing reply as a :class:`Page`."""
+    return Page(tasks=tuple(task_from_proto(t) for t in msg.tasks), next_page_token=msg.next_page_token)

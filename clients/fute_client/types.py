@@ -1,0 +1,159 @@
+"""Plain dataclasses of the TaskSearch API (what callers see instead of protobuf)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+
+TaskKind = Literal["", "dataset", "model"]
+TASK_KINDS: tuple[TaskKind, ...] = ("", "dataset", "model")
+
+FilterField = Literal["kind", "task_type", "tag", "name", "id"]
+FILTER_FIELDS: tuple[FilterField, ...] = ("kind", "task_type", "tag", "name", "id")
+
+Backend = Literal["flat", "ivf", "hnsw"]
+BACKENDS: tuple[Backend, ...] = ("flat", "ivf", "hnsw")
+
+
+@dataclass(frozen=True)
+class TaskSource:
+    """Where a task embedding came from."""
+
+    dataset_path: str = ""
+    model: str = ""
+    prompt: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A stored task: id, vector (``None`` when not requested) and metadata."""
+
+    id: str
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)
+    name: str = ""
+    kind: TaskKind = ""
+    task_type: str = ""
+    label_names: tuple[str, ...] = ()
+    source: TaskSource = TaskSource()
+    tags: tuple[str, ...] = ()
+    created_time: datetime | None = None
+    updated_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """True when ``field`` equals any of ``any_of`` (for ``tag``: the task has any of them)."""
+
+    field: FilterField
+    any_of: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.field not in FILTER_FIELDS:
+            raise ValueError(f"unknown filter field {self.field!r}; valid: {FILTER_FIELDS}")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Every ``must`` holds and no ``must_not`` holds; empty matches everything."""
+
+    must: tuple[Condition, ...] = ()
+    must_not: tuple[Condition, ...] = ()
+
+    def is_empty(self) -> bool:
+        """Whether the filter matches every task."""
+        return not self.must and not self.must_not
+
+
+@dataclass(frozen=True)
+class SpaceIdentity:
+    """The identity fields of a fute ``EmbeddingSpace`` (dimension kept on :class:`Space`)."""
+
+    surrogate_name: str
+    surrogate_hash: str
+    method: str
+    settings: str
+    reduction: str = "none"
+    reduction_seed: int = 0
+    corpus: str = ""
+    algorithm_version: int = 1
+
+
+@dataclass(frozen=True)
+class Space:
+    """A vector space on the server: one index, one dimension, one identity."""
+
+    name: str
+    dim: int
+    metric: str = "cosine"
+    backend: Backend = "flat"
+    identity: SpaceIdentity | None = None
+    space_key: str = ""
+    task_count: int = 0
+    created_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the task (vector only if requested) and its cosine score."""
+
+    id: str
+    score: float
+    task: Task
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """Why one item of a batch write failed; ``code`` is a gRPC status code name."""
+
+    id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """Outcome of a batch upsert: the failed items are listed, the rest are stored."""
+
+    upserted: int
+    failed: int
+    errors: tuple[ItemError, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of the whole store, restorable by name."""
+
+    name: str
+    sha256: str
+    size_bytes: int
+    created_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the server runs on and its limits."""
+
+    version: str
+    index_library: str
+    device: str
+    gpu_count: int
+    backends: tuple[str, ...]
+    max_k: int
+    max_queries: int
+    max_message_bytes: int
+    auth_enabled: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing; ``next_page_token`` is empty on the last page."""
+
+    tasks: tuple[Task, ...]
+    next_page_token: str
+
+
+QueryTarget = str | np.ndarray
+"""A query: the id of a stored task, or a 1-d float vector."""

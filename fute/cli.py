@@ -1,0 +1,169 @@
+"""The ``fute`` command: subcommands for embedding and comparing tasks.
+
+Packages above ``fute`` (the server, the indexer) add their own subcommands through the
+``fute.commands`` entry-point group, so this module never imports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from fute.errors import FuteError
+
+logger = logging.getLogger("fute")
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` strings to a dict; values are Python literals when they parse (1e-3, None)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise FuteError(f"--set expects key=value, got {pair!r}")
+        try:
+            out[key.strip()] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            out[key.strip()] = raw
+    return out
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from fute.data import FieldMap, load_task
+    from fute.embedding import TaskInfo, save_embedding
+    from fute.methods import make_method
+    from fute.runtime import configure_threads
+    from fute.surrogate import load_surrogate
+
+    configure_threads(args.threads)
+    overrides = parse_overrides(args.set)
+    if args.max_examples is not None:
+        overrides["max_examples"] = args.max_examples
+    fields = FieldMap(text=args.text_field, text_pair=args.pair_field, label=args.label_field)
+    task = load_task(args.data, name=args.name, fields=fields, label_kind=args.label_kind)
+    surrogate = load_surrogate(args.surrogate)
+    method = make_method(args.method, surrogate, overrides)
+    info = TaskInfo(
+        name=task.name,
+        kind="dataset",
+        task_type=args.task_type,
+        label_kind=task.label_kind,
+        label_names=task.label_names,
+        source=str(Path(args.data).resolve()),
+        n_examples=len(task.examples),
+        tags=tuple(args.tag),
+    )
+    emb = method.embed(task, info, progress=not args.quiet)
+    out = Path(args.out) if args.out else Path(f"{task.name}.{args.method}.safetensors")
+    save_embedding(emb, out, with_full=args.full)
+    print(f"{out}: {task.name} ({len(task.examples)} examples) in {emb.space.describe()}")
+    return 0
+
+
+def _cmd_similarity(args: argparse.Namespace) -> int:
+    from fute.embedding import load_embedding
+    from fute.similarity import cosine_matrix, render_table, write_csv, write_heatmap
+
+    embeddings = [load_embedding(p) for p in args.files]
+    names = [e.task.name for e in embeddings]
+    sims = cosine_matrix(embeddings)
+    print(render_table(names, sims, title=f"cosine similarity: {embeddings[0].space.describe()}"))
+    if args.csv:
+        write_csv(args.csv, names, sims)
+    if args.png:
+        write_heatmap(args.png, names, sims, embeddings[0].space.method)
+    return 0
+
+
+def _register_embed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from fute.data import LABEL_KINDS
+    from fute.methods import METHODS
+    from fute.surrogate import DEFAULT_SURROGATE
+
+    p = sub.add_parser(
+        "embed",
+        help="embed a labelled dataset (dataset task embedding)",
+        description="Compute the task embedding of a labelled dataset file (JSONL, CSV, TSV, Parquet "
+        "or a Hugging Face save_to_disk folder) and write it as a .safetensors embedding file.",
+    )
+    p.add_argument("data", help="task file or folder")
+    p.add_argument("-o", "--out", help="output file (default: NAME.METHOD.safetensors)")
+    p.add_argument("-m", "--method", choices=METHODS, default="fim", help="embedding method (default fim)")
+    p.add_argument("--surrogate", default=DEFAULT_SURROGATE,
+                   help=f"packaged model name or local model folder (default {DEFAULT_SURROGATE})")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="method setting, e.g. --set estimator=batch_sq --set dim=8192 (repeatable)")
+    p.add_argument("--max-examples", type=int, help="cap on examples (seeded sample)")
+    p.add_argument("--name", help="task name (default: file stem)")
+    p.add_argument("--task-type", default="", help="task family, e.g. sentiment")
+    p.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--pair-field", default="text_pair")
+    p.add_argument("--label-field", default="label")
+    p.add_argument("--label-kind", choices=LABEL_KINDS, help="override the inferred label kind")
+    p.add_argument("--full", action="store_true", help="also store the unreduced vector")
+    p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_embed)
+
+
+def _register_similarity(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "similarity",
+        help="table of cosine similarities between embedding files",
+        description="Print the cosine similarity of every pair of task embeddings (all of one space).",
+    )
+    p.add_argument("files", nargs="+", help="embedding files written by `fute embed`")
+    p.add_argument("--csv", help="also write the matrix as CSV")
+    p.add_argument("--png", help="also write a heatmap PNG")
+    p.set_defaults(func=_cmd_similarity)
+
+
+_BUILTIN: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
+    _register_embed,
+    _register_similarity,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: built-in subcommands plus those registered by installed packages."""
+    parser = argparse.ArgumentParser(
+        prog="fute",
+        description="Task search on unified task embeddings (FUTE). `fute COMMAND --help` explains each.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in _BUILTIN:
+        register(sub)
+    for ep in sorted(entry_points(group="fute.commands"), key=lambda e: e.name):
+        try:
+            plugin = ep.load()
+        except ImportError as exc:
+            logger.debug("subcommands of %s unavailable: %s", ep.value, exc)
+            continue
+        plugin(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fute`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        code: int = args.func(args)
+    except FuteError as exc:
+        print(f"fute {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""FIM task embeddings (TaskEmb / FUTE): fine-tune, then read the empirical Fisher diagonal.
+
+1. Fine-tune surrogate + head on the task (AdamW, linear schedule, warm-up).
+2. One more pass without updates, accumulating gradients of the loss w.r.t. the backbone
+   (head excluded), combined by one of three estimators:
+
+   - ``batch_sq``:   Σ_batches (∇ mean batch loss)² / N      (TaskEmb)
+   - ``mean_sq``:    (Σ_i ∇ loss_i / N)²                      (the FUTE code)
+   - ``example_sq``: Σ_i (∇ loss_i)² / N                      (the exact empirical Fisher)
+
+3. The full vector (one value per parameter) is sketched to ``dim`` values.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from fute.batching import Encoded, encode, iter_batches
+from fute.data.records import TaskData
+from fute.data.split import cap_examples, split_task
+from fute.embedding import TaskEmbedding, TaskInfo
+from fute.errors import ConfigError
+from fute.heads import TaskHead, task_loss, task_targets
+from fute.methods.base import SpaceParts, default_info, make_space, settings_json
+from fute.reduce import CountSketch
+from fute.runtime import seeded
+from fute.space import EmbeddingSpace
+from fute.surrogate import Surrogate
+from fute.task_model import TaskModel
+from fute.training import TrainConfig, train
+
+logger = logging.getLogger(__name__)
+
+Estimator = Literal["batch_sq", "mean_sq", "example_sq"]
+ESTIMATORS: tuple[Estimator, ...] = ("batch_sq", "mean_sq", "example_sq")
+ParameterSet = Literal["all", "no_word_embeddings"]
+PARAMETER_SETS: tuple[ParameterSet, ...] = ("all", "no_word_embeddings")
+
+
+@dataclass(frozen=True)
+class FimSettings:
+    """Settings of the FIM method; all but ``max_examples`` define the space."""
+
+    estimator: Estimator = "mean_sq"  # chosen by benchmarks/estimator_choice.py (README)
+    epochs: int = 1  # fine-tuning passes before the gradient pass (0: none)
+    patience: int | None = None  # early stopping on a 10% dev split; None: fixed epochs
+    lr: float = 5e-5
+    batch_size: int = 32
+    max_length: int = 128  # tokens per example (pairs together)
+    parameters: ParameterSet = "all"  # which backbone tensors enter the vector
+    dim: int = 4096  # sketch size of the indexed vector
+    seed: int = 0  # head init, dropout, batch order and the sketch
+    max_examples: int = 1000  # cap per task (seeded sample); not part of the space
+
+    def __post_init__(self) -> None:
+        if self.estimator not in ESTIMATORS:
+            raise ConfigError(f"unknown FIM estimator {self.estimator!r}; valid: {list(ESTIMATORS)}")
+        if self.parameters not in PARAMETER_SETS:
+            raise ConfigError(f"unknown parameter set {self.parameters!r}; valid: {list(PARAMETER_SETS)}")
+        if self.epochs < 0 or self.batch_size < 1 or self.max_length < 8 or self.max_examples < 2:
+            raise ConfigError(f"invalid FIM settings: {self}")
+
+
+class FimMethod:
+    """The FIM embedding method bound to a surrogate."""
+
+    name = "fim"
+
+    def __init__(self, surrogate: Surrogate, settings: FimSettings | None = None) -> None:
+        self.surrogate = surrogate
+        self.settings = settings or FimSettings()
+        self.sketch = CountSketch(self.settings.dim, self.settings.seed)
+
+    def space(self, corpus: str | None = None) -> EmbeddingSpace:
+        """The space of this method's embeddings."""
+        parts = SpaceParts(
+            "fim",
+            settings_json(self.settings, exclude=("dim", "max_examples")),
+            self.settings.dim,
+            self.sketch.name,
+            self.settings.seed,
+        )
+        return make_space(self.surrogate, parts, corpus)
+
+    def embed(
+        self, task: TaskData, info: TaskInfo | None = None, *, corpus: str | None = None, progress: bool = True
+    ) -> TaskEmbedding:
+        """Fine-tune on ``task``, compute the Fisher vector, sketch it."""
+        full_named = self.fisher(task, progress=progress)
+        vector = self.sketch.project(full_named)
+        full = np.concatenate([t.reshape(-1).numpy() for _, t in full_named]).astype(np.float32)
+        info = info or default_info(task)
+        return TaskEmbedding(vector=vector, space=self.space(corpus), task=info, full=full)
+
+    def fisher(self, task: TaskData, *, progress: bool = True) -> list[tuple[str, torch.Tensor]]:
+        """The full Fisher vector as named tensors, in the backbone's parameter order."""
+        s = self.settings
+        task = cap_examples(task, s.max_examples, s.seed)
+        tok = self.surrogate.tokenizer
+        with seeded(s.seed):
+            backbone = self.surrogate.fresh_backbone()
+            head = TaskHead(self.surrogate.hidden_size, task.num_outputs)
+            model = TaskModel(backbone, head)
+            config = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, patience=s.patience,
+                                 seed=s.seed)
+            if s.patience is not None and s.epochs > 0:
+                parts = split_task(task, 0.1, s.seed)
+                train_data = encode(parts.train.examples, tok, s.max_length, task_targets(parts.train))
+                dev_data: Encoded | None = encode(parts.dev.examples, tok, s.max_length, task_targets(parts.dev))
+            else:
+                train_data = encode(task.examples, tok, s.max_length, task_targets(task))
+                dev_data = None
+            train(model, list(model.parameters()), train_data, task.label_kind, config, tok.pad_token_id,
+                  dev_data, desc=f"fim fine-tune {task.name}", progress=progress)
+            all_data = encode(task.examples, tok, s.max_length, task_targets(task))
+            named = self._selected(backbone)
+            grads = self._gradient_pass(model, named, all_data, task, progress)
+        return grads
+
+    def _selected(self, backbone: nn.Module) -> list[tuple[str, nn.Parameter]]:
+        named = list(backbone.named_parameters())
+        if self.settings.parameters == "no_word_embeddings":
+            word = backbone.get_input_embeddings().weight  # type: ignore[operator, union-attr]
+            named = [(n, p) for n, p in named if p is not word]
+        return named
+
+    def _gradient_pass(
+        self,
+        model: TaskModel,
+        named: list[tuple[str, nn.Parameter]],
+        data: Encoded,
+        task: TaskData,
+        progress: bool,
+    ) -> list[tuple[str, torch.Tensor]]:
+        """Accumulate squared gradients by the chosen estimator (no parameter updates)."""
+        s = self.settings
+        model.eval()  # no dropout: the Fisher of the trained model, not of a noisy copy
+        for p in model.parameters():
+            p.requires_grad_(False)
+        params = [p for _, p in named]
+        for p in params:
+            p.requires_grad_(True)
+        n = len(data)
+        acc = [torch.zeros_like(p, dtype=torch.float64) for p in params]
+        pad = self.surrogate.tokenizer.pad_token_id
+        batch_size = 1 if s.estimator == "example_sq" else s.batch_size
+        bar = tqdm(total=n, desc=f"fim gradients {task.name}", disable=not progress, leave=False, unit="ex")
+        for batch in iter_batches(data, batch_size, pad, shuffle=False):
+            logits = model(batch)
+            if s.estimator == "mean_sq":
+                # Summed loss: .grad accumulates Σ_i ∇ loss_i over all batches.
+                task_loss(logits, batch.targets, task.label_kind, reduction="sum").backward()  # type: ignore[no-untyped-call]
+            else:
+                loss = task_loss(logits, batch.targets, task.label_kind)
+                grads = torch.autograd.grad(loss, params, allow_unused=True)
+                for a, g in zip(acc, grads, strict=True):
+                    if g is not None:
+                        a.add_(g.to(torch.float64).square())
+            bar.update(len(batch.index))
+        bar.close()
+        out: list[tuple[str, torch.Tensor]] = []
+        for (name, p), a in zip(named, acc, strict=True):
+            if s.estimator == "mean_sq":
+                g = p.grad.to(torch.float64) / n if p.grad is not None else torch.zeros_like(a)
+                value = g.square()
+            else:
+                value = a / n
+            out.append((name, value.to(torch.float32)))
+            p.grad = None
+        return out

@@ -1,0 +1,83 @@
+"""Cosine similarity between task embeddings of one space, as a matrix, a table and a picture."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fute.embedding import TaskEmbedding
+from fute.errors import FuteError
+from fute.space import check_same_space
+
+
+def cosine_matrix(embeddings: Sequence[TaskEmbedding]) -> np.ndarray:
+    """Pairwise cosines; raises :class:`~fute.errors.SpaceMismatchError` across spaces."""
+    if not embeddings:
+        raise FuteError("no embeddings to compare")
+    first = embeddings[0]
+    for other in embeddings[1:]:
+        check_same_space(first.space, other.space, repr(first.task.name), repr(other.task.name))
+    mat = np.stack([e.vector.astype(np.float64) for e in embeddings])
+    norms = np.linalg.norm(mat, axis=1, keepdims=True)
+    unit = mat / np.where(norms > 0, norms, 1.0)
+    sims: np.ndarray = unit @ unit.T
+    return sims
+
+
+def render_table(names: Sequence[str], sims: np.ndarray, title: str = "cosine similarity") -> str:
+    """A rich table of the matrix as text (each row's best other task in bold)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    table.add_column("task", style="bold")
+    for name in names:
+        table.add_column(name, justify="right")
+    for i, name in enumerate(names):
+        others = [j for j in range(len(names)) if j != i]
+        best = max(others, key=lambda j: sims[i, j]) if others else -1
+        cells = [
+            f"[bold green]{sims[i, j]:.3f}[/]" if j == best else f"{sims[i, j]:.3f}" for j in range(len(names))
+        ]
+        table.add_row(name, *cells)
+    console = Console(width=max(80, 16 + 10 * len(names)), record=True, force_terminal=False)
+    with console.capture() as capture:
+        console.print(table)
+    return capture.get()
+
+
+def write_csv(path: str | Path, names: Sequence[str], sims: np.ndarray) -> None:
+    """The matrix as CSV with task names on both axes."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task", *names])
+        for name, row in zip(names, sims, strict=True):
+            writer.writerow([name, *(f"{v:.6f}" for v in row)])
+
+
+def write_heatmap(path: str | Path, names: Sequence[str], sims: np.ndarray, title: str) -> None:
+    """A PNG heatmap of the matrix, values written in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(2 + 0.6 * n, 1.5 + 0.6 * n))
+    off = sims[~np.eye(n, dtype=bool)] if n > 1 else sims.ravel()
+    im = ax.imshow(sims, cmap="viridis", vmin=float(off.min()), vmax=float(off.max()))
+    ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(n), names, fontsize=8)
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=6, color="white")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,142 @@
+"""Server assembly: ``create_server(config) -> (server, port)`` and ``serve(config)``.
+
+Order at start: bind and start gRPC with health NOT_SERVING, load the store (rebuilding
+the indexes), then mark SERVING. Shutdown: NOT_SERVING, refuse new calls, give in-flight
+calls ``grace_s`` to finish, then close the store (WAL checkpoint).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from types import FrameType
+
+import faiss
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from fute_client._generated.fute.v1 import task_search_pb2 as pb
+from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client.types import BACKENDS, ServerInfo
+from server import __version__
+from server.auth import AuthInterceptor
+from server.config import ServerConfig
+from server.interceptors import RequestLogInterceptor
+from server.service import TaskSearchServicer
+from server.store import TaskStore
+from server.store.faiss_index import gpu_count
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["TaskSearch"].full_name
+
+
+class TaskSearchServer:
+    """A started gRPC server with its store; :meth:`stop` drains and persists."""
+
+    def __init__(self, grpc_server: grpc.Server, health_servicer: health.HealthServicer, port: int) -> None:
+        self.grpc_server = grpc_server
+        self.health = health_servicer
+        self.port = port
+        self.store: TaskStore | None = None
+        self._stopped = threading.Event()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: NOT_SERVING, drain in-flight calls for ``grace`` s, close the store."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.health.enter_graceful_shutdown()
+        self.grpc_server.stop(grace).wait()
+        if self.store is not None:
+            self.store.close()
+        log.info("server on port %d stopped", self.port)
+
+    def wait(self) -> None:
+        """Block until the server terminates."""
+        self.grpc_server.wait_for_termination()
+
+
+def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    if config.tls_cert is None and config.tls_key is None:
+        return None
+    if config.tls_cert is None or config.tls_key is None:
+        raise ValueError("TLS needs both a certificate (--tls-cert) and a key (--tls-key)")
+    return grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+
+
+def create_server(config: ServerConfig) -> tuple[TaskSearchServer, int]:
+    """Build, start and load a server; returns it and the bound port (``config.port`` 0 picks one)."""
+    options = [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+    ]
+    interceptors: list[grpc.ServerInterceptor] = [RequestLogInterceptor()]
+    if config.auth_enabled:
+        interceptors.append(AuthInterceptor(config.read_tokens, config.write_tokens))
+    grpc_server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
+        interceptors=interceptors,
+        options=options,
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    device = "gpu" if config.store.device != "cpu" and gpu_count() > 0 else "cpu"
+    info = ServerInfo(
+        version=__version__,
+        index_library=f"faiss {faiss.__version__}",
+        device=device,
+        gpu_count=gpu_count(),
+        backends=BACKENDS,
+        max_k=config.store.max_k,
+        max_queries=config.store.max_queries,
+        max_message_bytes=config.max_message_bytes,
+        auth_enabled=config.auth_enabled,
+    )
+    servicer = TaskSearchServicer(info)
+    pb_grpc.add_TaskSearchServicer_to_server(servicer, grpc_server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server
+    )
+
+    address = f"{config.host}:{config.port}"
+    creds = _credentials(config)
+    port = grpc_server.add_secure_port(address, creds) if creds else grpc_server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"could not bind {address}")
+    grpc_server.start()
+    server = TaskSearchServer(grpc_server, health_servicer, port)
+    log.info("listening on %s:%d (%s), loading store %s", config.host, port, "TLS" if creds else "plaintext", config.store.path)
+    try:
+        store = TaskStore(config.store)
+    except BaseException:
+        grpc_server.stop(None)
+        raise
+    server.store = store
+    servicer.attach(store)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving %s on port %d (auth %s)", SERVICE_NAME, port, "on" if config.auth_enabled else "off")
+    return server, port
+
+
+def serve(config: ServerConfig) -> int:
+    """Run until SIGTERM or SIGINT, then stop gracefully; returns an exit code."""
+    server, _ = create_server(config)
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: draining for up to %.0fs", signum, config.grace_s)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    done.wait()
+    server.stop(config.grace_s)
+    return 0

@@ -1,0 +1,83 @@
+"""Typed configuration of the store and the server (frozen dataclasses, no dicts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+Device = Literal["auto", "cpu", "gpu"]
+DEVICES: tuple[Device, ...] = ("auto", "cpu", "gpu")
+
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """Parameters of the approximate backends (ignored by flat)."""
+
+    ivf_nlist: int = 256  # lists; lowered to n/39 when trained on fewer vectors
+    ivf_nprobe: int = 16  # lists visited per query
+    hnsw_m: int = 32  # graph degree
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 128
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Settings of a :class:`~server.store.TaskStore`.
+
+    Attributes:
+        path: store directory (created if missing): ``tasks.sqlite``, ``snapshots/``.
+        device: where FAISS searches: ``auto`` (GPU if FAISS sees one), ``cpu`` or ``gpu``.
+        index_params: parameters of the IVF and HNSW backends.
+        max_k: largest k a search may ask for (FAISS GPU caps it at 2048).
+        max_queries: queries per FindSimilarTasks call.
+        max_batch: tasks per upsert request (or per streamed batch).
+        max_matrix_ids: tasks in one SimilarityMatrix call.
+    """
+
+    path: Path
+    device: Device = "auto"
+    index_params: IndexParams = field(default_factory=IndexParams)
+    max_k: int = 1024
+    max_queries: int = 256
+    max_batch: int = 10_000
+    max_matrix_ids: int = 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Settings of the gRPC server.
+
+    Attributes:
+        store: the store it serves.
+        host: interface to bind (``127.0.0.1`` keeps it local; ``[::]`` for all).
+        port: TCP port; 0 picks a free one (``create_server`` returns it).
+        max_message_bytes: limit on request and reply size, enforced both ways
+            (RESOURCE_EXHAUSTED beyond it).
+        workers: threads serving calls concurrently.
+        read_tokens: bearer tokens allowed to read; auth is on when any token is set.
+        write_tokens: bearer tokens allowed to read and write.
+        tls_cert: PEM certificate chain file; TLS is on when set (with ``tls_key``).
+        tls_key: PEM private key file.
+        grace_s: seconds in-flight calls get to finish on shutdown.
+    """
+
+    store: StoreConfig
+    host: str = "127.0.0.1"
+    port: int = 50051
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    workers: int = 8
+    read_tokens: frozenset[str] = frozenset()
+    write_tokens: frozenset[str] = frozenset()
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    grace_s: float = 10.0
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether calls need a bearer token."""
+        return bool(self.read_tokens or self.write_tokens)

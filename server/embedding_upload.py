@@ -1,0 +1,86 @@
+"""Map fute's ``EmbeddingSpace``/``TaskEmbedding`` onto the TaskSearch API types.
+
+Lives in ``server`` because ``fute_client`` must not import ``fute``; the indexer uses it
+to upload ``TaskEmbedding`` files through either a client or an in-process store.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from fute.embedding import TaskEmbedding
+from fute.space import EmbeddingSpace
+from fute_client.types import SpaceIdentity, Task, TaskSource, UpsertResult
+
+
+def identity_of(space: EmbeddingSpace) -> SpaceIdentity:
+    """The API identity of a fute embedding space (dimension travels separately)."""
+    return SpaceIdentity(
+        surrogate_name=space.surrogate_name,
+        surrogate_hash=space.surrogate_hash,
+        method=space.method,
+        settings=space.settings,
+        reduction=space.reduction,
+        reduction_seed=space.reduction_seed,
+        corpus=space.corpus or "",
+        algorithm_version=space.algorithm_version,
+    )
+
+
+def embedding_space_of(identity: SpaceIdentity, dim: int) -> EmbeddingSpace:
+    """Inverse of :func:`identity_of`."""
+    return EmbeddingSpace(
+        surrogate_name=identity.surrogate_name,
+        surrogate_hash=identity.surrogate_hash,
+        method=identity.method,
+        settings=identity.settings,
+        dim=dim,
+        reduction=identity.reduction,
+        reduction_seed=identity.reduction_seed,
+        corpus=identity.corpus or None,
+        algorithm_version=identity.algorithm_version,
+    )
+
+
+def task_of(emb: TaskEmbedding, task_id: str | None = None) -> Task:
+    """A :class:`Task` for an embedding; the id defaults to the task's name.
+
+    ``TaskInfo.source`` is one string: a model folder for model embeddings, a data
+    path for dataset embeddings.
+    """
+    info = emb.task
+    source = TaskSource(model=info.source) if info.kind == "model" else TaskSource(dataset_path=info.source)
+    return Task(
+        id=task_id or info.name,
+        vector=emb.vector,
+        name=info.name,
+        kind=info.kind,
+        task_type=info.task_type,
+        label_names=tuple(info.label_names),
+        source=source,
+        tags=tuple(info.tags),
+    )
+
+
+class Upserter(Protocol):
+    """Anything with the API's upsert: ``TaskSearchClient`` or ``TaskStore``."""
+
+    def upsert(
+        self, space: str, tasks: list[Task], *, expected_identity: SpaceIdentity | None = None
+    ) -> UpsertResult: ...
+
+
+def upload_embeddings(target: Upserter, space: str, embeddings: list[TaskEmbedding]) -> UpsertResult:
+    """Upsert embeddings that share one embedding space, checked against the server's.
+
+    The server answers FAILED_PRECONDITION when its space has a different identity.
+    """
+    if not embeddings:
+        return UpsertResult(0, 0)
+    first = embeddings[0].space
+    for emb in embeddings[1:]:
+        # Raises SpaceMismatchError before anything is sent.
+        from fute.space import check_same_space
+
+        check_same_space(first, emb.space, repr(embeddings[0].task.name), repr(emb.task.name))
+    return target.upsert(space, [task_of(e) for e in embeddings], expected_identity=identity_of(first))

@@ -1,0 +1,188 @@
+"""One space's FAISS index: exact (flat) by default, IVF or HNSW on request.
+
+Vectors are L2-normalised before they go in, so inner product is cosine. ids are the
+store's vec_ids (int64). FAISS keeps duplicates silently, so upsert semantics live here:
+the old vec_id is removed (flat, IVF) or tombstoned (HNSW cannot remove) before the new
+one is added. The CPU index is the master copy; when a GPU is used, a GPU replica serves
+unfiltered searches and is refreshed lazily after writes, under a lock because FAISS GPU
+indexes are not thread-safe even for reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Literal
+
+import faiss
+import numpy as np
+
+from fute_client.errors import InvalidArgumentError
+from fute_client.types import BACKENDS, Backend
+from server.config import DEVICES, Device, IndexParams
+
+log = logging.getLogger(__name__)
+
+GPU_MAX_K = 2048  # FAISS GPU limit on k
+# Rebuild an HNSW graph once this share of its entries are tombstones.
+HNSW_REBUILD_FRACTION = 0.25
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (callers reject zero vectors first)."""
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.ascontiguousarray(v / norms, dtype=np.float32)
+
+
+def gpu_count() -> int:
+    """GPUs FAISS can use (0 with faiss-cpu)."""
+    get = getattr(faiss, "get_num_gpus", None)
+    return int(get()) if get is not None else 0
+
+
+def resolve_device(device: Device) -> Literal["cpu", "gpu"]:
+    """``auto`` is GPU when FAISS sees one; asking for ``gpu`` without one is an error."""
+    if device not in DEVICES:
+        raise InvalidArgumentError(f"unknown device {device!r}; valid: {DEVICES}")
+    n = gpu_count()
+    if device == "gpu" and n == 0:
+        raise InvalidArgumentError("device 'gpu' requested but FAISS sees no GPU (is faiss-gpu installed?)")
+    chosen: Literal["cpu", "gpu"] = "gpu" if device != "cpu" and n > 0 else "cpu"
+    log.info("FAISS %s sees %d GPU(s); searching on %s", faiss.__version__, n, chosen)
+    return chosen
+
+
+class SpaceIndex:
+    """The vector index of one space. Not locked itself: ``TaskStore`` serialises writes."""
+
+    def __init__(
+        self, dim: int, backend: Backend, params: IndexParams, device: Literal["cpu", "gpu"] = "cpu"
+    ) -> None:
+        if backend not in BACKENDS:
+            raise InvalidArgumentError(f"unknown index backend {backend!r}; valid: {BACKENDS}")
+        self.dim = dim
+        self.backend = backend
+        self.params = params
+        self.device = device if backend != "hnsw" else "cpu"  # no GPU HNSW in FAISS
+        self._tombstones: set[int] = set()
+        self._index: Any = self._empty()
+        self._gpu_lock = threading.Lock()
+        self._gpu_index: Any = None
+        self._gpu_dirty = True
+
+    # ---------------------------------------------------------------- construction
+
+    def _empty(self) -> Any:
+        if self.backend == "flat":
+            return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        if self.backend == "hnsw":
+            hnsw = faiss.IndexHNSWFlat(self.dim, self.params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = self.params.hnsw_ef_construction
+            hnsw.hnsw.efSearch = self.params.hnsw_ef_search
+            return faiss.IndexIDMap2(hnsw)
+        return None  # IVF: built when first trained, see _train_ivf
+
+    def _train_ivf(self, vectors: np.ndarray) -> None:
+        # Lists need ~39 training points each; with fewer vectors use fewer lists.
+        nlist = max(1, min(self.params.ivf_nlist, len(vectors) // 39))
+        quantizer = faiss.IndexFlatIP(self.dim)
+        ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(vectors)
+        ivf.nprobe = min(self.params.ivf_nprobe, nlist)
+        # A hashtable direct map: remove_ids with arbitrary (non-sequential) vec_ids.
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+        self._index = ivf
+        self._ivf_quantizer = quantizer  # keep the quantizer alive as long as the index
+        log.info("trained IVF index on %d vectors: nlist=%d nprobe=%d", len(vectors), nlist, ivf.nprobe)
+
+    def build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Replace the contents with (ids, raw vectors): used at start and after restore."""
+        self._tombstones.clear()
+        self._index = self._empty()
+        if len(ids):
+            self.add(ids, vectors)
+        self._gpu_dirty = True
+
+    # ---------------------------------------------------------------- writes
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add raw vectors under fresh ids (normalised here)."""
+        if not len(ids):
+            return
+        unit = normalise(vectors)
+        if self._index is None:  # IVF not trained yet: train on the first batch
+            self._train_ivf(unit)
+        self._index.add_with_ids(unit, np.ascontiguousarray(ids, dtype=np.int64))
+        self._gpu_dirty = True
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Remove ids (tombstoned for HNSW, which cannot remove)."""
+        if not len(ids) or self._index is None:
+            return
+        if self.backend == "hnsw":
+            self._tombstones.update(int(i) for i in ids)
+        else:
+            self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
+        self._gpu_dirty = True
+
+    @property
+    def ntotal(self) -> int:
+        """Entries in the FAISS index (tombstones included)."""
+        return 0 if self._index is None else int(self._index.ntotal)
+
+    def needs_rebuild(self) -> bool:
+        """Whether tombstones have grown enough that the graph should be rebuilt."""
+        return bool(self._tombstones) and len(self._tombstones) > HNSW_REBUILD_FRACTION * self.ntotal
+
+    # ---------------------------------------------------------------- search
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (scores, ids) per query row; ids are -1 where fewer exist.
+
+        ``allowed``: restrict results to these ids (a metadata filter); ``None``: all.
+        """
+        q = normalise(queries)
+        nq = len(q)
+        if self._index is None or self.ntotal == 0 or k == 0:
+            return np.zeros((nq, k), np.float32), np.full((nq, k), -1, np.int64)
+        # ``keep`` holds the selectors' Python objects for the duration of the search.
+        selector, keep = self._selector(allowed)
+        if selector is None and self.device == "gpu" and k <= GPU_MAX_K:
+            return self._search_gpu(q, k)
+        if selector is None:
+            scores, ids = self._index.search(q, k)
+        else:
+            scores, ids = self._index.search(q, k, params=self._search_params(selector))
+        del keep
+        return scores, ids
+
+    def _selector(self, allowed: np.ndarray | None) -> tuple[Any, list[Any]]:
+        if allowed is not None:
+            # The store's allowed ids are live rows, so no tombstone can be among them.
+            sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            return sel, [sel]
+        if not self._tombstones:
+            return None, []
+        dead = np.fromiter(self._tombstones, dtype=np.int64, count=len(self._tombstones))
+        dead_sel = faiss.IDSelectorBatch(dead)
+        return faiss.IDSelectorNot(dead_sel), [dead_sel]
+
+    def _search_params(self, selector: Any) -> Any:
+        if self.backend == "hnsw":
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.params.hnsw_ef_search)
+        if self.backend == "ivf":
+            return faiss.SearchParametersIVF(sel=selector, nprobe=int(self._index.nprobe))
+        return faiss.SearchParameters(sel=selector)
+
+    def _search_gpu(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._gpu_lock:
+            if self._gpu_dirty or self._gpu_index is None:
+                res = getattr(self, "_gpu_res", None) or faiss.StandardGpuResources()
+                self._gpu_res = res
+                self._gpu_index = faiss.index_cpu_to_gpu(res, 0, self._index)
+                self._gpu_dirty = False
+            scores, ids = self._gpu_index.search(q, k)
+        return scores, ids

@@ -1,0 +1,334 @@
+"""SQLite persistence: the durable source of truth for spaces, task metadata and vectors.
+
+Vectors are stored as float32 BLOBs next to their metadata, each with a CRC32 over
+(space, id, bytes); the FAISS indexes are rebuilt from here at start and every row's
+checksum is verified then. The database runs in WAL mode with ``synchronous=FULL``, so a
+committed transaction (and therefore an acknowledged write) survives kill -9 and power loss.
+All SQL is parameterised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from fute_client.errors import DataLossError
+from fute_client.types import Backend, SpaceIdentity, Task, TaskSource
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+class StoreCorruptedError(DataLossError):
+    """A store file failed SQLite's integrity check or a vector its checksum."""
+
+
+@dataclass(frozen=True)
+class SpaceRow:
+    """A stored space."""
+
+    name: str
+    dim: int
+    backend: Backend
+    identity: SpaceIdentity | None
+    space_key: str
+    created: float
+
+
+def vector_crc(space: str, task_id: str, blob: bytes) -> int:
+    """Checksum binding a vector to its space and id (a swapped row fails too)."""
+    return zlib.crc32(blob, zlib.crc32(f"{space}\x00{task_id}\x00".encode()))
+
+
+def _ts(t: float | None) -> datetime | None:
+    return None if t is None else datetime.fromtimestamp(t, tz=UTC)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to :data:`SCHEMA_VERSION` (the one migration function)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreCorruptedError(
+            f"store schema version {version} is newer than this server's {SCHEMA_VERSION}"
+        )
+    if version < 1:
+        with conn:
+            conn.executescript(
+                """
+                CREATE TABLE spaces (
+                    name TEXT PRIMARY KEY,
+                    dim INTEGER NOT NULL,
+                    backend TEXT NOT NULL,
+                    identity TEXT,
+                    space_key TEXT NOT NULL,
+                    created REAL NOT NULL
+                );
+                -- vec_id is the FAISS id: AUTOINCREMENT never reuses one, so an id
+                -- tombstoned in an HNSW graph can never come back to life.
+                CREATE TABLE tasks (
+                    vec_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    space TEXT NOT NULL REFERENCES spaces(name) ON DELETE CASCADE,
+                    id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    task_type TEXT NOT NULL,
+                    label_names TEXT NOT NULL,
+                    dataset_path TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    prompt TEXT NOT NULL,
+                    created REAL NOT NULL,
+                    updated REAL NOT NULL,
+                    vector BLOB NOT NULL,
+                    crc INTEGER NOT NULL,
+                    UNIQUE (space, id)
+                );
+                CREATE TABLE task_tags (
+                    vec_id INTEGER NOT NULL REFERENCES tasks(vec_id) ON DELETE CASCADE,
+                    tag TEXT NOT NULL,
+                    PRIMARY KEY (vec_id, tag)
+                );
+                CREATE INDEX task_tags_tag ON task_tags(tag, vec_id);
+                PRAGMA user_version = 1;
+                """
+            )
+        log.info("created store schema version %d", SCHEMA_VERSION)
+
+
+class MetadataDB:
+    """One SQLite database file; callers serialise writes (``TaskStore`` holds the lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            ok = self._conn.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptedError(f"{path}: not a readable store database ({exc})") from exc
+        if ok != "ok":
+            self._conn.close()
+            raise StoreCorruptedError(f"{path}: SQLite integrity check failed: {ok}")
+        try:
+            migrate(self._conn)
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptedError(f"{path}: cannot migrate store ({exc})") from exc
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the main file and close."""
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._conn.close()
+
+    def backup_to(self, dest: Path) -> None:
+        """A consistent copy of the database (SQLite's online backup)."""
+        target = sqlite3.connect(str(dest))
+        try:
+            self._conn.backup(target)
+        finally:
+            target.close()
+
+    # ---------------------------------------------------------------- spaces
+
+    def create_space(self, row: SpaceRow) -> None:
+        """Insert a space row (the caller checked the name is free)."""
+        identity = json.dumps(row.identity.__dict__, sort_keys=True) if row.identity else None
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(
+                "INSERT INTO spaces (name, dim, backend, identity, space_key, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (row.name, row.dim, row.backend, identity, row.space_key, row.created),
+            )
+
+    def spaces(self) -> list[SpaceRow]:
+        """All spaces by name."""
+        rows = self._conn.execute(
+            "SELECT name, dim, backend, identity, space_key, created FROM spaces ORDER BY name"
+        ).fetchall()
+        return [
+            SpaceRow(
+                name=r[0],
+                dim=r[1],
+                backend=r[2],
+                identity=SpaceIdentity(**json.loads(r[3])) if r[3] else None,
+                space_key=r[4],
+                created=r[5],
+            )
+            for r in rows
+        ]
+
+    def delete_space(self, name: str) -> int:
+        """Delete a space and its tasks; returns the number of tasks."""
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            n = self._conn.execute("SELECT COUNT(*) FROM tasks WHERE space = ?", (name,)).fetchone()[0]
+            self._conn.execute("DELETE FROM spaces WHERE name = ?", (name,))
+        return int(n)
+
+    def count(self, space: str) -> int:
+        """Tasks in a space."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM tasks WHERE space = ?", (space,)).fetchone()[0])
+
+    # ---------------------------------------------------------------- writes
+
+    def upsert(self, space: str, tasks: Sequence[Task], now: float) -> list[tuple[int, int | None]]:
+        """Insert or replace ``tasks`` (vectors already validated) in one transaction.
+
+        Returns ``(new vec_id, replaced vec_id or None)`` per task. A replaced task keeps
+        its created time and gets a fresh vec_id.
+        """
+        out: list[tuple[int, int | None]] = []
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for task in tasks:
+                assert task.vector is not None
+                old = self._conn.execute(
+                    "SELECT vec_id, created FROM tasks WHERE space = ? AND id = ?", (space, task.id)
+                ).fetchone()
+                if old is not None:
+                    self._conn.execute("DELETE FROM tasks WHERE vec_id = ?", (old[0],))
+                blob = np.ascontiguousarray(task.vector, dtype="<f4").tobytes()
+                cur = self._conn.execute(
+                    "INSERT INTO tasks (space, id, name, kind, task_type, label_names, dataset_path,"
+                    " model, prompt, created, updated, vector, crc)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        space,
+                        task.id,
+                        task.name,
+                        task.kind,
+                        task.task_type,
+                        json.dumps(list(task.label_names)),
+                        task.source.dataset_path,
+                        task.source.model,
+                        task.source.prompt,
+                        old[1] if old is not None else now,
+                        now,
+                        blob,
+                        vector_crc(space, task.id, blob),
+                    ),
+                )
+                vec_id = int(cur.lastrowid or 0)
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO task_tags (vec_id, tag) VALUES (?, ?)",
+                    [(vec_id, tag) for tag in task.tags],
+                )
+                out.append((vec_id, None if old is None else int(old[0])))
+        return out
+
+    def delete_where(self, space: str, where: str, params: Sequence[str]) -> list[int]:
+        """Delete the tasks of ``space`` matching a compiled filter; returns their vec_ids."""
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            ids = self._select_vec_ids(space, where, params)
+            self._conn.executemany("DELETE FROM tasks WHERE vec_id = ?", [(i,) for i in ids])
+        return ids
+
+    # ---------------------------------------------------------------- reads
+
+    def _select_vec_ids(self, space: str, where: str, params: Sequence[str]) -> list[int]:
+        # ``where`` is produced by server.filters.compile_filter: fixed SQL, values as params.
+        sql = f"SELECT t.vec_id FROM tasks t WHERE t.space = ? AND ({where}) ORDER BY t.vec_id"
+        return [int(r[0]) for r in self._conn.execute(sql, (space, *params))]
+
+    def matching_vec_ids(self, space: str, where: str, params: Sequence[str]) -> np.ndarray:
+        """vec_ids of the tasks of ``space`` matching a compiled filter."""
+        return np.asarray(self._select_vec_ids(space, where, params), dtype=np.int64)
+
+    def vec_ids_of(self, space: str, ids: Sequence[str]) -> dict[str, int]:
+        """Map task ids to vec_ids (unknown ids absent)."""
+        out: dict[str, int] = {}
+        for chunk_start in range(0, len(ids), 500):
+            chunk = list(ids[chunk_start : chunk_start + 500])
+            marks = ",".join("?" * len(chunk))
+            for r in self._conn.execute(
+                f"SELECT id, vec_id FROM tasks WHERE space = ? AND id IN ({marks})", (space, *chunk)
+            ):
+                out[r[0]] = int(r[1])
+        return out
+
+    def tasks_by_vec_ids(self, vec_ids: Sequence[int], with_vectors: bool) -> dict[int, Task]:
+        """Full records of the given vec_ids (vectors checksum-verified when loaded)."""
+        out: dict[int, Task] = {}
+        for start in range(0, len(vec_ids), 500):
+            chunk = [int(v) for v in vec_ids[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT vec_id, space, id, name, kind, task_type, label_names, dataset_path, model,"
+                " prompt, created, updated, vector, crc,"
+                " (SELECT json_group_array(tag) FROM (SELECT tag FROM task_tags g"
+                "   WHERE g.vec_id = t.vec_id ORDER BY tag))"
+                f" FROM tasks t WHERE vec_id IN ({marks})",
+                chunk,
+            ).fetchall()
+            for r in rows:
+                vector = self._checked_vector(r[1], r[2], r[12], r[13]) if with_vectors else None
+                out[int(r[0])] = Task(
+                    id=r[2],
+                    vector=vector,
+                    name=r[3],
+                    kind=r[4],
+                    task_type=r[5],
+                    label_names=tuple(json.loads(r[6])),
+                    source=TaskSource(r[7], r[8], r[9]),
+                    tags=tuple(json.loads(r[14])),
+                    created_time=_ts(r[10]),
+                    updated_time=_ts(r[11]),
+                )
+        return out
+
+    def list_page(
+        self, space: str, where: str, params: Sequence[str], after_id: str, limit: int
+    ) -> list[int]:
+        """vec_ids of the next ``limit`` matching tasks with id > ``after_id``, by id."""
+        sql = (
+            "SELECT t.vec_id FROM tasks t WHERE t.space = ? AND t.id > ?"
+            f" AND ({where}) ORDER BY t.id LIMIT ?"
+        )
+        return [int(r[0]) for r in self._conn.execute(sql, (space, after_id, *params, limit))]
+
+    def vectors(self, vec_ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of ``vec_ids`` in that order, checksum-verified."""
+        found: dict[int, np.ndarray] = {}
+        for start in range(0, len(vec_ids), 500):
+            chunk = [int(v) for v in vec_ids[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            for r in self._conn.execute(
+                f"SELECT vec_id, space, id, vector, crc FROM tasks WHERE vec_id IN ({marks})", chunk
+            ):
+                found[int(r[0])] = self._checked_vector(r[1], r[2], r[3], r[4])
+        return np.stack([found[int(v)] for v in vec_ids]) if len(vec_ids) else np.zeros((0, 0), np.float32)
+
+    def iter_space_vectors(self, space: str, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All (vec_ids, vectors) of a space in blocks, every checksum verified."""
+        cur = self._conn.execute(
+            "SELECT vec_id, id, vector, crc FROM tasks WHERE space = ? ORDER BY vec_id", (space,)
+        )
+        while True:
+            rows = cur.fetchmany(batch)
+            if not rows:
+                return
+            ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+            vecs = np.stack([self._checked_vector(space, r[1], r[2], r[3]) for r in rows])
+            yield ids, vecs
+
+    @staticmethod
+    def _checked_vector(space: str, task_id: str, blob: bytes, crc: int) -> np.ndarray:
+        if vector_crc(space, task_id, blob) != crc:
+            raise StoreCorruptedError(
+                f"vector of task {task_id!r} in space {space!r} fails its checksum: the store "
+                "file is corrupted; restore a snapshot"
+            )
+        return np.frombuffer(blob, dtype="<f4").astype(np.float32)

@@ -1,0 +1,42 @@
+"""Helpers shared by the server tests: seeded synthetic tasks and the numpy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fute_client.types import Task
+
+KINDS = ("dataset", "model")
+TYPES = ("sentiment", "topic", "nli")
+TAGS = ("en", "de", "small", "large")
+
+
+def make_tasks(n: int, dim: int, seed: int = 0) -> tuple[list[Task], np.ndarray]:
+    """Seeded synthetic tasks with varied metadata, and their vectors."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    tasks = [
+        Task(
+            id=f"task-{i:04d}",
+            vector=vectors[i],
+            name=f"Task {i}",
+            kind=KINDS[i % 2],
+            task_type=TYPES[i % 3],
+            label_names=("neg", "pos") if i % 3 == 0 else (),
+            tags=tuple(t for j, t in enumerate(TAGS) if (i >> j) & 1),
+        )
+        for i in range(n)
+    ]
+    return tasks, vectors
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows normalised to unit length (float64 for the reference)."""
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def brute_force_ids(vectors: np.ndarray, tasks: list[Task], query: np.ndarray, k: int) -> list[str]:
+    """Ids of the ``k`` tasks most cosine-similar to ``query``, by numpy."""
+    scores = unit(vectors) @ unit(query)
+    return [tasks[i].id for i in np.argsort(-scores, kind="stable")[:k]]

@@ -1,0 +1,271 @@
+"""gRPC-only behaviour: status codes on the wire, limits, health, reflection, auth, TLS,
+retries, streaming and the asyncio client. The server is real, on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import subprocess
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from google.protobuf import descriptor_pool
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+from grpc_status import rpc_status
+
+from conftest import server_config
+from fute_client import AsyncTaskSearchClient, TaskSearchClient
+from fute_client._generated.fute.v1 import task_search_pb2 as pb
+from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client.errors import (
+    AuthError,
+    DeadlineExceededError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    UnavailableError,
+)
+from fute_client.types import Task
+from server.app import SERVICE_NAME, TaskSearchServer, create_server
+from server_testkit import brute_force_ids, make_tasks
+
+
+def raw_stub(port: int) -> tuple[grpc.Channel, pb_grpc.TaskSearchStub]:
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    return channel, pb_grpc.TaskSearchStub(channel)
+
+
+def status_of(call: object, *args: object) -> tuple[grpc.StatusCode, str, list[str]]:
+    """(code, details, ErrorInfo reasons) of a failing raw call."""
+    with pytest.raises(grpc.RpcError) as info:
+        call(*args, timeout=5)  # type: ignore[operator]
+    err = info.value
+    reasons = []
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is not None:
+        for d in status.details:
+            ei = error_details_pb2.ErrorInfo()
+            if d.Unpack(ei):
+                reasons.append(ei.reason)
+    return err.code(), err.details(), reasons  # type: ignore[attr-defined]
+
+
+def test_wire_status_codes_and_server_keeps_serving(
+    running_server: tuple[TaskSearchServer, int], client: TaskSearchClient
+) -> None:
+    _, port = running_server
+    client.create_space("s", 4)
+    client.upsert("s", [Task(id="a", vector=np.ones(4, np.float32))])
+    channel, stub = raw_stub(port)
+    vec = lambda *v: pb.Vector(data=np.asarray(v, "<f4").tobytes(), dim=len(v))  # noqa: E731
+    cases = [
+        # (request, expected code): each documented in docs/service.md
+        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, 2, 3))], k=3), "INVALID_ARGUMENT"),
+        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, np.nan, 0, 0))], k=3), "INVALID_ARGUMENT"),
+        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, 0, 0, 0))], k=0), "INVALID_ARGUMENT"),
+        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, 0, 0, 0))], k=5000), "INVALID_ARGUMENT"),
+        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query()], k=1), "INVALID_ARGUMENT"),
+        (pb.FindSimilarTasksRequest(space="s", queries=[], k=1), "INVALID_ARGUMENT"),
+        # 7 bytes cannot hold dim 2 float32 values.
+        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=pb.Vector(data=b"1234567", dim=2))], k=1), "INVALID_ARGUMENT"),
+        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(id="zzz")], k=1), "NOT_FOUND"),
+        (pb.FindSimilarTasksRequest(space="nope", queries=[pb.Query(id="a")], k=1), "NOT_FOUND"),
+        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(id="a")], k=1,
+                                    filter=pb.Filter(must=[pb.Condition(any_of=["x"])])), "INVALID_ARGUMENT"),
+    ]
+    for request, code in cases:
+        got, details, reasons = status_of(stub.FindSimilarTasks, request)
+        assert got.name == code, (request, details)
+        assert details and reasons, "status carries a message and an ErrorInfo detail"
+    assert status_of(stub.CreateSpace, pb.CreateSpaceRequest(name="s", dim=4))[0].name == "ALREADY_EXISTS"
+    assert status_of(stub.CreateSpace, pb.CreateSpaceRequest(name="z", dim=0))[0].name == "INVALID_ARGUMENT"
+    assert status_of(stub.DeleteTasks, pb.DeleteTasksRequest(space="s"))[0].name == "INVALID_ARGUMENT"
+    assert status_of(stub.RestoreSnapshot, pb.RestoreSnapshotRequest(name="none"))[0].name == "NOT_FOUND"
+    assert status_of(stub.RestoreSnapshot, pb.RestoreSnapshotRequest(name="../x"))[0].name == "INVALID_ARGUMENT"
+    # A malformed item of a batch is reported per item, with its code number.
+    reply = stub.UpsertTasks(
+        pb.UpsertTasksRequest(space="s", tasks=[pb.Task(id="b", vector=pb.Vector(data=b"123", dim=1))]), timeout=5
+    )
+    assert (reply.upserted, reply.failed) == (0, 1) and reply.errors[0].code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    channel.close()
+    assert client.search("s", ["a"], k=1) == [[]]  # only itself, excluded
+    assert client.get("s", ["a"])[0].id == "a"
+
+
+def test_message_size_limit_is_enforced(client: TaskSearchClient) -> None:
+    # The fixture server allows 4 MiB; this request is ~4.8 MiB.
+    client.create_space("big", 1024)
+    tasks, _ = make_tasks(1200, 1024)
+    with pytest.raises(ResourceExhaustedError):
+        client.upsert("big", tasks)
+    assert client.describe_space("big").task_count == 0
+    assert client.upsert("big", tasks[:100]).upserted == 100
+
+
+def test_deadline_is_reported(client: TaskSearchClient) -> None:
+    client.create_space("d", 4)
+    with pytest.raises(DeadlineExceededError):
+        client.search("d", [np.ones(4)], k=1, timeout=1e-6)
+
+
+def test_health_and_reflection(running_server: tuple[TaskSearchServer, int]) -> None:
+    server, port = running_server
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    health = health_pb2_grpc.HealthStub(channel)
+    for name in ("", SERVICE_NAME):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    db = ProtoReflectionDescriptorDatabase(channel)
+    services = set(db.get_services())
+    assert {SERVICE_NAME, "grpc.health.v1.Health"} <= services
+    pool = descriptor_pool.DescriptorPool(db)
+    service = pool.FindServiceByName(SERVICE_NAME)
+    assert "FindSimilarTasks" in {m.name for m in service.methods}
+    assert pool.FindMessageTypeByName("fute.v1.Vector").fields_by_name["dim"].number == 2
+    channel.close()
+
+
+def test_health_not_serving_after_shutdown_begins(tmp_path: Path) -> None:
+    server, port = create_server(server_config(tmp_path / "h"))
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    health = health_pb2_grpc.HealthStub(channel)
+    server.health.enter_graceful_shutdown()
+    reply = health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5)
+    assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    channel.close()
+    server.stop(0.5)
+
+
+def test_auth_tokens(tmp_path: Path) -> None:
+    config = server_config(
+        tmp_path / "auth", read_tokens=frozenset({"reader"}), write_tokens=frozenset({"writer"})
+    )
+    server, port = create_server(config)
+    target = f"127.0.0.1:{port}"
+    try:
+        with TaskSearchClient(target, token="writer") as writer:
+            writer.create_space("s", 4)
+            writer.upsert("s", [Task(id="a", vector=np.ones(4))])
+            assert writer.server_info().auth_enabled
+        with TaskSearchClient(target) as anonymous, pytest.raises(AuthError):
+            anonymous.search("s", ["a"], k=1)
+        with TaskSearchClient(target, token="guess") as wrong, pytest.raises(AuthError):
+            wrong.list_spaces()
+        with TaskSearchClient(target, token="reader") as reader:
+            assert reader.get("s", ["a"])[0].id == "a"
+            with pytest.raises(PermissionDeniedError):
+                reader.upsert("s", [Task(id="b", vector=np.ones(4))])
+            with pytest.raises(PermissionDeniedError):
+                reader.upsert_stream("s", [[Task(id="b", vector=np.ones(4))]])
+            with pytest.raises(PermissionDeniedError):
+                reader.delete("s", ids=["a"])
+            assert reader.describe_space("s").task_count == 1
+        # Health stays open without a token.
+        channel = grpc.insecure_channel(target)
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        channel.close()
+    finally:
+        server.stop(0.5)
+
+
+def test_tls(tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    server, port = create_server(server_config(tmp_path / "tls", tls_cert=cert, tls_key=key))
+    try:
+        with TaskSearchClient(f"localhost:{port}", root_certificates=cert.read_bytes()) as c:
+            assert c.server_info().version
+        with TaskSearchClient(f"localhost:{port}", max_attempts=1, timeout=2) as plain, pytest.raises(UnavailableError):
+            plain.server_info()
+    finally:
+        server.stop(0.5)
+
+
+def test_streaming_upsert_and_request_id(client: TaskSearchClient, running_server: tuple[TaskSearchServer, int]) -> None:
+    tasks, vectors = make_tasks(90, 8)
+    client.create_space("st", 8)
+    bad = Task(id="bad", vector=np.ones(3))
+    result = client.upsert_stream("st", [tasks[:30], tasks[30:60] + [bad], tasks[60:]])
+    assert (result.upserted, result.failed) == (90, 1)
+    assert client.describe_space("st").task_count == 90
+    hits = client.search("st", vectors[:1], k=5)[0]
+    assert [h.id for h in hits] == brute_force_ids(vectors, tasks, vectors[0], 5)
+    # The request id comes back in the initial metadata (client's own, when it sends one).
+    _, port = running_server
+    channel, stub = raw_stub(port)
+    _, call = stub.ListSpaces.with_call(pb.ListSpacesRequest(), metadata=(("x-request-id", "abc123"),), timeout=5)
+    assert ("x-request-id", "abc123") in tuple(call.initial_metadata())
+    channel.close()
+
+
+def test_async_client_matches_sync(client: TaskSearchClient, running_server: tuple[TaskSearchServer, int]) -> None:
+    tasks, vectors = make_tasks(40, 8)
+    client.create_space("as", 8)
+
+    async def run() -> list[list[str]]:
+        async with AsyncTaskSearchClient(f"127.0.0.1:{running_server[1]}") as ac:
+            assert (await ac.upsert("as", tasks)).upserted == 40
+            results = await asyncio.gather(*(ac.search("as", [vectors[i]], k=4) for i in range(5)))
+            assert [t.id async for t in ac.iter_tasks("as", page_size=7)] == sorted(t.id for t in tasks)
+            return [[h.id for h in r[0]] for r in results]
+
+    got = asyncio.run(run())
+    assert got == [[h.id for h in client.search("as", [vectors[i]], k=4)[0]] for i in range(5)]
+
+
+def test_sync_and_async_clients_expose_the_same_api() -> None:
+    def public(cls: type) -> dict[str, list[str]]:
+        return {
+            name: list(inspect.signature(fn).parameters)
+            for name, fn in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_") and name != "close"
+        }
+
+    assert public(TaskSearchClient) == public(AsyncTaskSearchClient)
+
+
+class _Flaky(pb_grpc.TaskSearchServicer):
+    """Answers UNAVAILABLE to the first two calls, then succeeds."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def GetServerInfo(self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext) -> pb.GetServerInfoResponse:
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+        if n <= 2:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+        return pb.GetServerInfoResponse(version="flaky")
+
+
+def test_client_retries_unavailable() -> None:
+    flaky = _Flaky()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pb_grpc.add_TaskSearchServicer_to_server(flaky, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with TaskSearchClient(f"127.0.0.1:{port}", max_attempts=4) as c:
+            t0 = time.perf_counter()
+            assert c.server_info().version == "flaky"
+            assert flaky.calls == 3 and time.perf_counter() - t0 < 5
+        flaky.calls = 0
+        with TaskSearchClient(f"127.0.0.1:{port}", max_attempts=1) as c, pytest.raises(UnavailableError):
+            c.server_info()
+    finally:
+        server.stop(0)
