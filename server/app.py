@@ -15,12 +15,12 @@ from types import FrameType
 
 import faiss
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-
 from fute_client._generated.fute.v1 import task_search_pb2 as pb
 from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
 from fute_client.types import BACKENDS, ServerInfo
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
 from server import __version__
 from server.auth import AuthInterceptor
 from server.config import ServerConfig
@@ -112,7 +112,13 @@ def create_server(config: ServerConfig) -> tuple[TaskSearchServer, int]:
         raise OSError(f"could not bind {address}")
     grpc_server.start()
     server = TaskSearchServer(grpc_server, health_servicer, port)
-    log.info("listening on %s:%d (%s), loading store %s", config.host, port, "TLS" if creds else "plaintext", config.store.path)
+    log.info(
+        "listening on %s:%d (%s), loading store %s",
+        config.host,
+        port,
+        "TLS" if creds else "plaintext",
+        config.store.path,
+    )
     try:
         store = TaskStore(config.store)
     except BaseException:

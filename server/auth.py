@@ -70,11 +70,11 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
-        full: str = handler_call_details.method  # type: ignore[attr-defined]
+        full: str = handler_call_details.method
         if not full.startswith(SERVICE_PREFIX):
             return continuation(handler_call_details)
         method = full[len(SERVICE_PREFIX) :]
-        token = _token_of(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
+        token = _token_of(handler_call_details.invocation_metadata)
         if token is None:
             return _deny(method, grpc.StatusCode.UNAUTHENTICATED, "missing 'authorization: Bearer <token>'")
         can_write = _matches(token, self._write)

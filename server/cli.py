@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from fute_client import TaskSearchClient
 from fute_client.errors import TaskSearchError
 from fute_client.types import Condition, Filter, Hit, QueryTarget
-from server.config import DEVICES, DEFAULT_MAX_MESSAGE_BYTES, ServerConfig, StoreConfig
+
+from server.config import DEFAULT_MAX_MESSAGE_BYTES, DEVICES, ServerConfig, StoreConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ def _read_tokens(path: Path | None) -> frozenset[str]:
 def _serve(args: argparse.Namespace) -> int:
     from server.app import serve  # grpc server machinery only when serving
 
-    logging.basicConfig(
-        level=getattr(logging, args.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # `fute` may have configured logging already (at WARNING); the server's level wins.
+    logging.getLogger().setLevel(getattr(logging, args.log_level))
     config = ServerConfig(
         store=StoreConfig(path=args.store, device=args.device, max_k=args.max_k),
         host=args.host,
@@ -54,7 +54,12 @@ def _serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         grace_s=args.grace,
     )
-    return serve(config)
+    try:
+        return serve(config)
+    except TaskSearchError as exc:
+        # A corrupted store, a store in use, an unavailable GPU: one clear line, no traceback.
+        log.error("cannot start: %s", exc)
+        return 2
 
 
 def _client(args: argparse.Namespace) -> TaskSearchClient:
@@ -177,8 +182,12 @@ def register(subparsers: Any) -> None:
         "--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, help="request/reply size limit"
     )
     p.add_argument("--workers", type=int, default=8, help="threads serving calls")
-    p.add_argument("--read-token-file", type=Path, help="read-only bearer tokens, one per line (enables auth)")
-    p.add_argument("--write-token-file", type=Path, help="read-write bearer tokens, one per line (enables auth)")
+    p.add_argument(
+        "--read-token-file", type=Path, help="read-only bearer tokens, one per line (enables auth)"
+    )
+    p.add_argument(
+        "--write-token-file", type=Path, help="read-write bearer tokens, one per line (enables auth)"
+    )
     p.add_argument("--tls-cert", type=Path, help="PEM certificate chain (enables TLS)")
     p.add_argument("--tls-key", type=Path, help="PEM private key")
     p.add_argument("--grace", type=float, default=10.0, help="seconds to drain calls on shutdown")

@@ -6,12 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 Device = Literal["auto", "cpu", "gpu"]
 DEVICES: tuple[Device, ...] = ("auto", "cpu", "gpu")
-
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from fute.embedding import TaskEmbedding
-from fute.space import EmbeddingSpace
 from fute_client.types import SpaceIdentity, Task, TaskSource, UpsertResult
+
+from fute.embedding import TaskEmbedding
+from fute.space import EmbeddingSpace, check_same_space
 
 
 def identity_of(space: EmbeddingSpace) -> SpaceIdentity:
@@ -80,7 +81,5 @@ def upload_embeddings(target: Upserter, space: str, embeddings: list[TaskEmbeddi
     first = embeddings[0].space
     for emb in embeddings[1:]:
         # Raises SpaceMismatchError before anything is sent.
-        from fute.space import check_same_space
-
         check_same_space(first, emb.space, repr(embeddings[0].task.name), repr(emb.task.name))
     return target.upsert(space, [task_of(e) for e in embeddings], expected_identity=identity_of(first))

@@ -27,14 +27,16 @@ class RequestLogInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        full: str = handler_call_details.method  # type: ignore[attr-defined]
+        full: str = handler_call_details.method
         if handler is None or not full.startswith(SERVICE_PREFIX):
             return handler
         method = full[len(SERVICE_PREFIX) :]
-        incoming = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
+        incoming = dict(handler_call_details.invocation_metadata or ())
         request_id = str(incoming.get(REQUEST_ID_KEY) or uuid.uuid4().hex[:16])
 
-        def wrap(behaviour: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[[Any, grpc.ServicerContext], Any]:
+        def wrap(
+            behaviour: Callable[[Any, grpc.ServicerContext], Any],
+        ) -> Callable[[Any, grpc.ServicerContext], Any]:
             def logged(request: Any, context: grpc.ServicerContext) -> Any:
                 start = time.perf_counter()
                 context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
@@ -43,9 +45,7 @@ class RequestLogInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 finally:
                     code = context.code() or grpc.StatusCode.OK
                     name = code.name if isinstance(code, grpc.StatusCode) else str(code)
-                    log.info(
-                        "%s %s %s %.1fms", request_id, method, name, (time.perf_counter() - start) * 1e3
-                    )
+                    log.info("%s %s %s %.1fms", request_id, method, name, (time.perf_counter() - start) * 1e3)
 
             return logged
 

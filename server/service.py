@@ -12,15 +12,15 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
-
 from fute_client import conversions as cv
 from fute_client._generated.fute.v1 import task_search_pb2 as pb
 from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
 from fute_client.errors import DeadlineExceededError, TaskSearchError, UnavailableError
 from fute_client.types import ServerInfo
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
 from server import conversions as sc
 from server.store import TaskStore
 
@@ -90,7 +90,9 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
         return cv.space_to_proto(space)
 
     @rpc
-    def ListSpaces(self, request: pb.ListSpacesRequest, context: grpc.ServicerContext) -> pb.ListSpacesResponse:
+    def ListSpaces(
+        self, request: pb.ListSpacesRequest, context: grpc.ServicerContext
+    ) -> pb.ListSpacesResponse:
         return pb.ListSpacesResponse(spaces=[cv.space_to_proto(s) for s in self.store.list_spaces()])
 
     @rpc
@@ -98,13 +100,17 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
         return cv.space_to_proto(self.store.describe_space(request.name))
 
     @rpc
-    def DeleteSpace(self, request: pb.DeleteSpaceRequest, context: grpc.ServicerContext) -> pb.DeleteSpaceResponse:
+    def DeleteSpace(
+        self, request: pb.DeleteSpaceRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteSpaceResponse:
         return pb.DeleteSpaceResponse(deleted_tasks=self.store.delete_space(request.name))
 
     # ---------------------------------------------------------------- writes
 
     @rpc
-    def UpsertTasks(self, request: pb.UpsertTasksRequest, context: grpc.ServicerContext) -> pb.UpsertTasksResponse:
+    def UpsertTasks(
+        self, request: pb.UpsertTasksRequest, context: grpc.ServicerContext
+    ) -> pb.UpsertTasksResponse:
         args = sc.upsert_args(request)
         result = self.store.upsert(args.space, args.tasks, expected_identity=args.expected_identity)
         return sc.merge_results(result, args.decode_errors)
@@ -122,7 +128,9 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
         return total
 
     @rpc
-    def DeleteTasks(self, request: pb.DeleteTasksRequest, context: grpc.ServicerContext) -> pb.DeleteTasksResponse:
+    def DeleteTasks(
+        self, request: pb.DeleteTasksRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteTasksResponse:
         ids, flt = sc.delete_args(request)
         return pb.DeleteTasksResponse(deleted=self.store.delete(request.space, ids=ids, filter=flt))
 
@@ -195,7 +203,9 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
     def ListSnapshots(
         self, request: pb.ListSnapshotsRequest, context: grpc.ServicerContext
     ) -> pb.ListSnapshotsResponse:
-        return pb.ListSnapshotsResponse(snapshots=[cv.snapshot_to_proto(s) for s in self.store.list_snapshots()])
+        return pb.ListSnapshotsResponse(
+            snapshots=[cv.snapshot_to_proto(s) for s in self.store.list_snapshots()]
+        )
 
     @rpc
     def RestoreSnapshot(

@@ -85,7 +85,10 @@ def create_space(
     name: str, dim: int, backend: str = "flat", identity: SpaceIdentity | None = None
 ) -> Call[Space]:
     req = pb.CreateSpaceRequest(
-        name=name, dim=dim, metric=pb.METRIC_COSINE, backend=cv.backend_to_proto(backend)  # type: ignore[arg-type]
+        name=name,
+        dim=dim,
+        metric=pb.METRIC_COSINE,
+        backend=cv.backend_to_proto(backend),  # type: ignore[arg-type]
     )
     if identity is not None:
         req.identity.CopyFrom(cv.identity_to_proto(identity))
@@ -93,9 +96,7 @@ def create_space(
 
 
 def list_spaces() -> Call[list[Space]]:
-    return Call(
-        "ListSpaces", pb.ListSpacesRequest(), lambda r: [cv.space_from_proto(s) for s in r.spaces]
-    )
+    return Call("ListSpaces", pb.ListSpacesRequest(), lambda r: [cv.space_from_proto(s) for s in r.spaces])
 
 
 def describe_space(name: str) -> Call[Space]:
@@ -118,9 +119,7 @@ def upsert_request(
 def upsert(
     space: str, tasks: Sequence[Task], expected_identity: SpaceIdentity | None = None
 ) -> Call[UpsertResult]:
-    return Call(
-        "UpsertTasks", upsert_request(space, tasks, expected_identity), cv.upsert_result_from_proto
-    )
+    return Call("UpsertTasks", upsert_request(space, tasks, expected_identity), cv.upsert_result_from_proto)
 
 
 def upsert_stream_requests(

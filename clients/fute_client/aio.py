@@ -53,7 +53,7 @@ class AsyncTaskSearchClient:
             self._channel = grpc.aio.secure_channel(target, creds, options=options)
         else:
             self._channel = grpc.aio.insecure_channel(target, options=options)
-        self._stub = pb_grpc.TaskSearchStub(self._channel)  # type: ignore[no-untyped-call]
+        self._stub = pb_grpc.TaskSearchStub(self._channel)
         self._metadata = make_metadata(token)
         self.timeout = timeout
 
@@ -166,9 +166,7 @@ class AsyncTaskSearchClient:
         timeout: float | None = None,
     ) -> Page:
         """One page of tasks ordered by id."""
-        return await self._run(
-            calls.list_tasks(space, filter, page_size, page_token, with_vectors), timeout
-        )
+        return await self._run(calls.list_tasks(space, filter, page_size, page_token, with_vectors), timeout)
 
     async def iter_tasks(
         self, space: str, *, filter: Filter | None = None, page_size: int = 100, with_vectors: bool = False

@@ -209,9 +209,7 @@ class TaskSearchClient:
         timeout: float | None = None,
     ) -> list[list[Hit]]:
         """The ``k`` most similar tasks for each query (an id, or a row of vectors)."""
-        return self._run(
-            calls.search(space, queries, k, filter, score_threshold, with_vectors), timeout
-        )
+        return self._run(calls.search(space, queries, k, filter, score_threshold, with_vectors), timeout)
 
     def rank_sources(
         self,
@@ -242,5 +240,3 @@ class TaskSearchClient:
     def restore_snapshot(self, name: str, *, timeout: float | None = None) -> tuple[int, int]:
         """Replace the whole store with a snapshot; returns (spaces, tasks)."""
         return self._run(calls.restore_snapshot(name), timeout)
-
-

@@ -175,8 +175,7 @@ def filter_from_proto(msg: pb.Filter) -> Filter:
     def cond(c: pb.Condition) -> Condition:
         if c.field not in _FIELD_FROM_PB:
             raise InvalidArgumentError(
-                f"filter condition has no valid field (got enum {c.field}); "
-                f"valid: {sorted(_FIELD_TO_PB)}"
+                f"filter condition has no valid field (got enum {c.field}); valid: {sorted(_FIELD_TO_PB)}"
             )
         return Condition(field=_FIELD_FROM_PB[c.field], any_of=tuple(c.any_of))
 
@@ -292,7 +291,9 @@ def hit_to_proto(hit: Hit) -> pb.Hit:
 
 def hit_from_proto(msg: pb.Hit) -> Hit:
     """A message as a :class:`Hit`."""
-    task = task_from_proto(pb.Task(id=msg.id, metadata=msg.metadata, vector=msg.vector if msg.HasField("vector") else None))
+    task = task_from_proto(
+        pb.Task(id=msg.id, metadata=msg.metadata, vector=msg.vector if msg.HasField("vector") else None)
+    )
     return Hit(id=msg.id, score=float(msg.score), task=task)
 
 
@@ -324,7 +325,10 @@ def upsert_result_from_proto(msg: pb.UpsertTasksResponse) -> UpsertResult:
 def snapshot_to_proto(snap: Snapshot) -> pb.Snapshot:
     """A :class:`Snapshot` as a message."""
     return pb.Snapshot(
-        name=snap.name, sha256=snap.sha256, size_bytes=snap.size_bytes, created_time=_ts_to_proto(snap.created_time)
+        name=snap.name,
+        sha256=snap.sha256,
+        size_bytes=snap.size_bytes,
+        created_time=_ts_to_proto(snap.created_time),
     )
 
 

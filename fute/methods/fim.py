@@ -101,15 +101,25 @@ class FimMethod:
 
     def fisher(self, task: TaskData, *, progress: bool = True) -> list[tuple[str, torch.Tensor]]:
         """The full Fisher vector as named tensors, in the backbone's parameter order."""
+        return self.fisher_estimates(task, (self.settings.estimator,), progress=progress)[self.settings.estimator]
+
+    def fisher_estimates(
+        self, task: TaskData, estimators: tuple[Estimator, ...], *, progress: bool = True
+    ) -> dict[Estimator, list[tuple[str, torch.Tensor]]]:
+        """Fine-tune once, then run one gradient pass per estimator (for comparing them)."""
         s = self.settings
+        for est in estimators:
+            if est not in ESTIMATORS:
+                raise ConfigError(f"unknown FIM estimator {est!r}; valid: {list(ESTIMATORS)}")
         task = cap_examples(task, s.max_examples, s.seed)
         tok = self.surrogate.tokenizer
         with seeded(s.seed):
             backbone = self.surrogate.fresh_backbone()
             head = TaskHead(self.surrogate.hidden_size, task.num_outputs)
             model = TaskModel(backbone, head)
-            config = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, patience=s.patience,
-                                 seed=s.seed)
+            config = TrainConfig(
+                epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, patience=s.patience, seed=s.seed
+            )
             if s.patience is not None and s.epochs > 0:
                 parts = split_task(task, 0.1, s.seed)
                 train_data = encode(parts.train.examples, tok, s.max_length, task_targets(parts.train))
@@ -117,12 +127,15 @@ class FimMethod:
             else:
                 train_data = encode(task.examples, tok, s.max_length, task_targets(task))
                 dev_data = None
-            train(model, list(model.parameters()), train_data, task.label_kind, config, tok.pad_token_id,
-                  dev_data, desc=f"fim fine-tune {task.name}", progress=progress)
+            train(
+                model, list(model.parameters()), train_data, task.label_kind, config, tok.pad_token_id,
+                dev_data, desc=f"fim fine-tune {task.name}", progress=progress,
+            )
             all_data = encode(task.examples, tok, s.max_length, task_targets(task))
             named = self._selected(backbone)
-            grads = self._gradient_pass(model, named, all_data, task, progress)
-        return grads
+            return {
+                est: self._gradient_pass(model, named, all_data, task, est, progress) for est in estimators
+            }
 
     def _selected(self, backbone: nn.Module) -> list[tuple[str, nn.Parameter]]:
         named = list(backbone.named_parameters())
@@ -137,9 +150,10 @@ class FimMethod:
         named: list[tuple[str, nn.Parameter]],
         data: Encoded,
         task: TaskData,
+        estimator: Estimator,
         progress: bool,
     ) -> list[tuple[str, torch.Tensor]]:
-        """Accumulate squared gradients by the chosen estimator (no parameter updates)."""
+        """Accumulate squared gradients by ``estimator`` (no parameter updates)."""
         s = self.settings
         model.eval()  # no dropout: the Fisher of the trained model, not of a noisy copy
         for p in model.parameters():
@@ -148,13 +162,13 @@ class FimMethod:
         for p in params:
             p.requires_grad_(True)
         n = len(data)
-        acc = [torch.zeros_like(p, dtype=torch.float64) for p in params]
+        acc = [torch.zeros_like(p) for p in params]
         pad = self.surrogate.tokenizer.pad_token_id
-        batch_size = 1 if s.estimator == "example_sq" else s.batch_size
-        bar = tqdm(total=n, desc=f"fim gradients {task.name}", disable=not progress, leave=False, unit="ex")
+        batch_size = 1 if estimator == "example_sq" else s.batch_size
+        bar = tqdm(total=n, desc=f"fim {estimator} {task.name}", disable=not progress, leave=False, unit="ex")
         for batch in iter_batches(data, batch_size, pad, shuffle=False):
             logits = model(batch)
-            if s.estimator == "mean_sq":
+            if estimator == "mean_sq":
                 # Summed loss: .grad accumulates Σ_i ∇ loss_i over all batches.
                 task_loss(logits, batch.targets, task.label_kind, reduction="sum").backward()  # type: ignore[no-untyped-call]
             else:
@@ -162,16 +176,16 @@ class FimMethod:
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 for a, g in zip(acc, grads, strict=True):
                     if g is not None:
-                        a.add_(g.to(torch.float64).square())
+                        a.addcmul_(g, g)
             bar.update(len(batch.index))
         bar.close()
         out: list[tuple[str, torch.Tensor]] = []
         for (name, p), a in zip(named, acc, strict=True):
-            if s.estimator == "mean_sq":
-                g = p.grad.to(torch.float64) / n if p.grad is not None else torch.zeros_like(a)
+            if estimator == "mean_sq":
+                g = p.grad / n if p.grad is not None else torch.zeros_like(a)
                 value = g.square()
             else:
                 value = a / n
-            out.append((name, value.to(torch.float32)))
+            out.append((name, value))
             p.grad = None
         return out

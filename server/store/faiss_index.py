@@ -16,14 +16,19 @@ from typing import Any, Literal
 
 import faiss
 import numpy as np
-
 from fute_client.errors import InvalidArgumentError
 from fute_client.types import BACKENDS, Backend
+
 from server.config import DEVICES, Device, IndexParams
 
 log = logging.getLogger(__name__)
 
+# faiss-cpu's bundled type stubs lag its SWIG API (search parameters, DirectMap).
+_faiss: Any = faiss
+
 GPU_MAX_K = 2048  # FAISS GPU limit on k
+# Filtered searches on IVF/HNSW with at most this many allowed ids are scored exactly.
+EXACT_SUBSET_MAX = 4096
 # Rebuild an HNSW graph once this share of its entries are tombstones.
 HNSW_REBUILD_FRACTION = 0.25
 
@@ -69,7 +74,9 @@ class SpaceIndex:
         self._index: Any = self._empty()
         self._gpu_lock = threading.Lock()
         self._gpu_index: Any = None
+        self._gpu_res: Any = None
         self._gpu_dirty = True
+        self._trained_nlist = 0
 
     # ---------------------------------------------------------------- construction
 
@@ -91,9 +98,10 @@ class SpaceIndex:
         ivf.train(vectors)
         ivf.nprobe = min(self.params.ivf_nprobe, nlist)
         # A hashtable direct map: remove_ids with arbitrary (non-sequential) vec_ids.
-        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+        ivf.set_direct_map_type(_faiss.DirectMap.Hashtable)
         self._index = ivf
         self._ivf_quantizer = quantizer  # keep the quantizer alive as long as the index
+        self._trained_nlist = nlist
         log.info("trained IVF index on %d vectors: nlist=%d nprobe=%d", len(vectors), nlist, ivf.nprobe)
 
     def build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -132,8 +140,13 @@ class SpaceIndex:
         return 0 if self._index is None else int(self._index.ntotal)
 
     def needs_rebuild(self) -> bool:
-        """Whether tombstones have grown enough that the graph should be rebuilt."""
-        return bool(self._tombstones) and len(self._tombstones) > HNSW_REBUILD_FRACTION * self.ntotal
+        """Whether a rebuild from the stored vectors would pay off: HNSW tombstones have
+        piled up, or an IVF index trained on few vectors now holds enough for more lists."""
+        if self._tombstones and len(self._tombstones) > HNSW_REBUILD_FRACTION * self.ntotal:
+            return True
+        if self.backend == "ivf" and self._trained_nlist < self.params.ivf_nlist:
+            return self.ntotal // 39 >= 4 * self._trained_nlist
+        return False
 
     # ---------------------------------------------------------------- search
 
@@ -148,6 +161,10 @@ class SpaceIndex:
         nq = len(q)
         if self._index is None or self.ntotal == 0 or k == 0:
             return np.zeros((nq, k), np.float32), np.full((nq, k), -1, np.int64)
+        if allowed is not None and self.backend != "flat" and len(allowed) <= EXACT_SUBSET_MAX:
+            # A selective filter starves a graph or list walk of candidates; scoring the
+            # few allowed vectors directly is exact and cheap.
+            return self._search_subset(q, k, allowed)
         # ``keep`` holds the selectors' Python objects for the duration of the search.
         selector, keep = self._selector(allowed)
         if selector is None and self.device == "gpu" and k <= GPU_MAX_K:
@@ -158,6 +175,20 @@ class SpaceIndex:
             scores, ids = self._index.search(q, k, params=self._search_params(selector))
         del keep
         return scores, ids
+
+    def _search_subset(self, q: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.asarray(allowed, dtype=np.int64)
+        vecs = np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else None
+        scores = np.full((len(q), k), -np.inf, np.float32)
+        out = np.full((len(q), k), -1, np.int64)
+        if vecs is None:
+            return scores, out
+        sims = q @ vecs.T
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        n = top.shape[1]
+        scores[:, :n] = np.take_along_axis(sims, top, axis=1)
+        out[:, :n] = ids[top]
+        return scores, out
 
     def _selector(self, allowed: np.ndarray | None) -> tuple[Any, list[Any]]:
         if allowed is not None:
@@ -172,17 +203,17 @@ class SpaceIndex:
 
     def _search_params(self, selector: Any) -> Any:
         if self.backend == "hnsw":
-            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.params.hnsw_ef_search)
+            return _faiss.SearchParametersHNSW(sel=selector, efSearch=self.params.hnsw_ef_search)
         if self.backend == "ivf":
-            return faiss.SearchParametersIVF(sel=selector, nprobe=int(self._index.nprobe))
-        return faiss.SearchParameters(sel=selector)
+            return _faiss.SearchParametersIVF(sel=selector, nprobe=int(self._index.nprobe))
+        return _faiss.SearchParameters(sel=selector)
 
     def _search_gpu(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         with self._gpu_lock:
             if self._gpu_dirty or self._gpu_index is None:
-                res = getattr(self, "_gpu_res", None) or faiss.StandardGpuResources()
-                self._gpu_res = res
-                self._gpu_index = faiss.index_cpu_to_gpu(res, 0, self._index)
+                if self._gpu_res is None:
+                    self._gpu_res = _faiss.StandardGpuResources()
+                self._gpu_index = _faiss.index_cpu_to_gpu(self._gpu_res, 0, self._index)
                 self._gpu_dirty = False
             scores, ids = self._gpu_index.search(q, k)
         return scores, ids

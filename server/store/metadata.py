@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-
 from fute_client.errors import DataLossError
 from fute_client.types import Backend, SpaceIdentity, Task, TaskSource
 
@@ -294,8 +293,7 @@ class MetadataDB:
     ) -> list[int]:
         """vec_ids of the next ``limit`` matching tasks with id > ``after_id``, by id."""
         sql = (
-            "SELECT t.vec_id FROM tasks t WHERE t.space = ? AND t.id > ?"
-            f" AND ({where}) ORDER BY t.id LIMIT ?"
+            f"SELECT t.vec_id FROM tasks t WHERE t.space = ? AND t.id > ? AND ({where}) ORDER BY t.id LIMIT ?"
         )
         return [int(r[0]) for r in self._conn.execute(sql, (space, after_id, *params, limit))]
 

@@ -24,9 +24,6 @@ from typing import IO
 
 import faiss
 import numpy as np
-
-from fute.errors import SpaceMismatchError
-from fute.space import check_same_space
 from fute_client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -38,6 +35,7 @@ from fute_client.types import (
     BACKENDS,
     TASK_KINDS,
     Backend,
+    Condition,
     Filter,
     Hit,
     ItemError,
@@ -50,6 +48,9 @@ from fute_client.types import (
     Task,
     UpsertResult,
 )
+
+from fute.errors import SpaceMismatchError
+from fute.space import check_same_space
 from server import __version__
 from server.config import StoreConfig
 from server.embedding_upload import embedding_space_of
@@ -71,15 +72,15 @@ DEFAULT_PAGE_SIZE = 100
 
 def _check_space_name(name: str) -> None:
     if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
-        raise InvalidArgumentError(
-            f"space name {name!r} must be 1-{MAX_NAME_CHARS} printable characters"
-        )
+        raise InvalidArgumentError(f"space name {name!r} must be 1-{MAX_NAME_CHARS} printable characters")
 
 
 def _check_vector(vector: np.ndarray, dim: int, what: str) -> np.ndarray:
     v = np.asarray(vector, dtype=np.float32)
     if v.ndim != 1 or v.shape[0] != dim:
-        raise InvalidArgumentError(f"{what} has dimension {v.shape[0] if v.ndim == 1 else v.shape}, the space has {dim}")
+        raise InvalidArgumentError(
+            f"{what} has dimension {v.shape[0] if v.ndim == 1 else v.shape}, the space has {dim}"
+        )
     if not np.all(np.isfinite(v)):
         raise InvalidArgumentError(f"{what} contains NaN or Inf")
     if not np.any(v):
@@ -170,7 +171,11 @@ class TaskStore:
             self._indexes[row.name] = index
         log.info(
             "loaded store %s: %d spaces, %d tasks in %.2fs (device %s)",
-            self.path, len(self._spaces), total, time.perf_counter() - start, self.device,
+            self.path,
+            len(self._spaces),
+            total,
+            time.perf_counter() - start,
+            self.device,
         )
 
     def close(self) -> None:
@@ -223,9 +228,7 @@ class TaskStore:
         except SpaceMismatchError as exc:
             raise FailedPreconditionError(str(exc)) from exc
 
-    def _resolve_queries(
-        self, row: SpaceRow, queries: Sequence[QueryTarget]
-    ) -> tuple[np.ndarray, list[int]]:
+    def _resolve_queries(self, row: SpaceRow, queries: Sequence[QueryTarget]) -> tuple[np.ndarray, list[int]]:
         """Query vectors and, per query, the vec_id to exclude (-1 for vector queries)."""
         ids = [q for q in queries if isinstance(q, str)]
         vec_ids = self._db.vec_ids_of(row.name, ids) if ids else {}
@@ -310,7 +313,7 @@ class TaskStore:
             raise InvalidArgumentError(f"dim must be in [1, {MAX_DIM}], got {dim}")
         if backend not in BACKENDS:
             raise InvalidArgumentError(f"unknown index backend {backend!r}; valid: {BACKENDS}")
-        chosen: Backend = backend  # type: ignore[assignment]
+        chosen: Backend = backend
         key = embedding_space_of(identity, dim).key if identity is not None else ""
         with self._lock.write():
             if name in self._spaces:
@@ -393,22 +396,20 @@ class TaskStore:
             errors.extend(res.errors)
         return UpsertResult(upserted, failed, tuple(errors))
 
-    def delete(
-        self, space: str, *, ids: Sequence[str] | None = None, filter: Filter | None = None
-    ) -> int:
+    def delete(self, space: str, *, ids: Sequence[str] | None = None, filter: Filter | None = None) -> int:
         """Delete by ids or by filter (exactly one); returns how many were deleted."""
         if (ids is None) == (filter is None):
             raise InvalidArgumentError("delete takes exactly one of ids or filter")
         if ids is not None:
-            from fute_client.types import Condition
-
             if not ids:
                 return 0
             flt = Filter(must=(Condition("id", tuple(ids)),))
         else:
             assert filter is not None
             if filter.is_empty():
-                raise InvalidArgumentError("refusing to delete with an empty filter; delete the space instead")
+                raise InvalidArgumentError(
+                    "refusing to delete with an empty filter; delete the space instead"
+                )
             flt = filter
         where, params = compile_filter(flt)
         with self._lock.write():
@@ -425,7 +426,12 @@ class TaskStore:
             ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
             vecs = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, row.dim), np.float32)
             index.build(ids, vecs)
-            log.info("rebuilt %s index of space %r without tombstones (%d vectors)", row.backend, row.name, len(ids))
+            log.info(
+                "rebuilt %s index of space %r from %d stored vectors",
+                row.backend,
+                row.name,
+                len(ids),
+            )
 
     # ---------------------------------------------------------------- API: reads
 
@@ -462,12 +468,19 @@ class TaskStore:
         return Page(tasks=tasks, next_page_token=token)
 
     def iter_tasks(
-        self, space: str, *, filter: Filter | None = None, page_size: int = DEFAULT_PAGE_SIZE, with_vectors: bool = False
+        self,
+        space: str,
+        *,
+        filter: Filter | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        with_vectors: bool = False,
     ) -> Iterator[Task]:
         """Every matching task, page by page."""
         token = ""
         while True:
-            page = self.list_tasks(space, filter=filter, page_size=page_size, page_token=token, with_vectors=with_vectors)
+            page = self.list_tasks(
+                space, filter=filter, page_size=page_size, page_token=token, with_vectors=with_vectors
+            )
             yield from page.tasks
             token = page.next_page_token
             if not token:

@@ -11,19 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fute_client import TaskSearchClient
-from server.app import TaskSearchServer, create_server
-from server.config import IndexParams, ServerConfig, StoreConfig
-from server.store import TaskStore
+from server_testkit import server_config
 
-def server_config(path: Path, **kwargs: Any) -> ServerConfig:
-    """A loopback config on a free port with small, fast index parameters."""
-    store_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("device", "max_k", "max_queries")}
-    store = StoreConfig(
-        path=path, device="cpu", index_params=IndexParams(ivf_nlist=16, ivf_nprobe=16), **store_kwargs
-    )
-    return ServerConfig(store=store, host="127.0.0.1", port=0, workers=4, grace_s=2.0, **kwargs)
+from server.app import TaskSearchServer, create_server
+from server.config import StoreConfig
+from server.store import TaskStore
 
 
 @pytest.fixture

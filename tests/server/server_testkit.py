@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+from fute_client.types import Task, TaskKind
 
-from fute_client.types import Task
+from server.config import IndexParams, ServerConfig, StoreConfig
 
-KINDS = ("dataset", "model")
+KINDS: tuple[TaskKind, ...] = ("dataset", "model")
 TYPES = ("sentiment", "topic", "nli")
 TAGS = ("en", "de", "small", "large")
 
@@ -33,10 +37,20 @@ def make_tasks(n: int, dim: int, seed: int = 0) -> tuple[list[Task], np.ndarray]
 def unit(x: np.ndarray) -> np.ndarray:
     """Rows normalised to unit length (float64 for the reference)."""
     x = np.asarray(x, dtype=np.float64)
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+    out: np.ndarray = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    return out
 
 
 def brute_force_ids(vectors: np.ndarray, tasks: list[Task], query: np.ndarray, k: int) -> list[str]:
     """Ids of the ``k`` tasks most cosine-similar to ``query``, by numpy."""
     scores = unit(vectors) @ unit(query)
     return [tasks[i].id for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def server_config(path: Path, **kwargs: Any) -> ServerConfig:
+    """A loopback config on a free port with small, fast index parameters."""
+    store_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("device", "max_k", "max_queries")}
+    store = StoreConfig(
+        path=path, device="cpu", index_params=IndexParams(ivf_nlist=16, ivf_nprobe=16), **store_kwargs
+    )
+    return ServerConfig(store=store, host="127.0.0.1", port=0, workers=4, grace_s=2.0, **kwargs)

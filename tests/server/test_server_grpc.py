@@ -10,19 +10,11 @@ import threading
 import time
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
 import pytest
-from google.protobuf import descriptor_pool
-from google.rpc import error_details_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
-    ProtoReflectionDescriptorDatabase,
-)
-from grpc_status import rpc_status
-
-from conftest import server_config
 from fute_client import AsyncTaskSearchClient, TaskSearchClient
 from fute_client._generated.fute.v1 import task_search_pb2 as pb
 from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
@@ -34,8 +26,16 @@ from fute_client.errors import (
     UnavailableError,
 )
 from fute_client.types import Task
+from google.protobuf import descriptor_pool
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+from grpc_status import rpc_status
+from server_testkit import brute_force_ids, make_tasks, server_config
+
 from server.app import SERVICE_NAME, TaskSearchServer, create_server
-from server_testkit import brute_force_ids, make_tasks
 
 
 def raw_stub(port: int) -> tuple[grpc.Channel, pb_grpc.TaskSearchStub]:
@@ -43,19 +43,24 @@ def raw_stub(port: int) -> tuple[grpc.Channel, pb_grpc.TaskSearchStub]:
     return channel, pb_grpc.TaskSearchStub(channel)
 
 
-def status_of(call: object, *args: object) -> tuple[grpc.StatusCode, str, list[str]]:
+def status_of(call: Any, *args: object) -> tuple[grpc.StatusCode, str, list[str]]:
     """(code, details, ErrorInfo reasons) of a failing raw call."""
     with pytest.raises(grpc.RpcError) as info:
-        call(*args, timeout=5)  # type: ignore[operator]
+        call(*args, timeout=5)
     err = info.value
     reasons = []
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     if status is not None:
         for d in status.details:
             ei = error_details_pb2.ErrorInfo()
             if d.Unpack(ei):
                 reasons.append(ei.reason)
-    return err.code(), err.details(), reasons  # type: ignore[attr-defined]
+    return err.code(), err.details(), reasons
+
+
+def vec(*values: float) -> pb.Vector:
+    """A wire vector of the given values."""
+    return pb.Vector(data=np.asarray(values, "<f4").tobytes(), dim=len(values))
 
 
 def test_wire_status_codes_and_server_keeps_serving(
@@ -65,21 +70,44 @@ def test_wire_status_codes_and_server_keeps_serving(
     client.create_space("s", 4)
     client.upsert("s", [Task(id="a", vector=np.ones(4, np.float32))])
     channel, stub = raw_stub(port)
-    vec = lambda *v: pb.Vector(data=np.asarray(v, "<f4").tobytes(), dim=len(v))  # noqa: E731
     cases = [
         # (request, expected code): each documented in docs/service.md
-        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, 2, 3))], k=3), "INVALID_ARGUMENT"),
-        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, np.nan, 0, 0))], k=3), "INVALID_ARGUMENT"),
-        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, 0, 0, 0))], k=0), "INVALID_ARGUMENT"),
-        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, 0, 0, 0))], k=5000), "INVALID_ARGUMENT"),
+        (
+            pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, 2, 3))], k=3),
+            "INVALID_ARGUMENT",
+        ),
+        (
+            pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, np.nan, 0, 0))], k=3),
+            "INVALID_ARGUMENT",
+        ),
+        (
+            pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, 0, 0, 0))], k=0),
+            "INVALID_ARGUMENT",
+        ),
+        (
+            pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=vec(1, 0, 0, 0))], k=5000),
+            "INVALID_ARGUMENT",
+        ),
         (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query()], k=1), "INVALID_ARGUMENT"),
         (pb.FindSimilarTasksRequest(space="s", queries=[], k=1), "INVALID_ARGUMENT"),
         # 7 bytes cannot hold dim 2 float32 values.
-        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(vector=pb.Vector(data=b"1234567", dim=2))], k=1), "INVALID_ARGUMENT"),
+        (
+            pb.FindSimilarTasksRequest(
+                space="s", queries=[pb.Query(vector=pb.Vector(data=b"1234567", dim=2))], k=1
+            ),
+            "INVALID_ARGUMENT",
+        ),
         (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(id="zzz")], k=1), "NOT_FOUND"),
         (pb.FindSimilarTasksRequest(space="nope", queries=[pb.Query(id="a")], k=1), "NOT_FOUND"),
-        (pb.FindSimilarTasksRequest(space="s", queries=[pb.Query(id="a")], k=1,
-                                    filter=pb.Filter(must=[pb.Condition(any_of=["x"])])), "INVALID_ARGUMENT"),
+        (
+            pb.FindSimilarTasksRequest(
+                space="s",
+                queries=[pb.Query(id="a")],
+                k=1,
+                filter=pb.Filter(must=[pb.Condition(any_of=["x"])]),
+            ),
+            "INVALID_ARGUMENT",
+        ),
     ]
     for request, code in cases:
         got, details, reasons = status_of(stub.FindSimilarTasks, request)
@@ -89,12 +117,17 @@ def test_wire_status_codes_and_server_keeps_serving(
     assert status_of(stub.CreateSpace, pb.CreateSpaceRequest(name="z", dim=0))[0].name == "INVALID_ARGUMENT"
     assert status_of(stub.DeleteTasks, pb.DeleteTasksRequest(space="s"))[0].name == "INVALID_ARGUMENT"
     assert status_of(stub.RestoreSnapshot, pb.RestoreSnapshotRequest(name="none"))[0].name == "NOT_FOUND"
-    assert status_of(stub.RestoreSnapshot, pb.RestoreSnapshotRequest(name="../x"))[0].name == "INVALID_ARGUMENT"
+    assert (
+        status_of(stub.RestoreSnapshot, pb.RestoreSnapshotRequest(name="../x"))[0].name == "INVALID_ARGUMENT"
+    )
     # A malformed item of a batch is reported per item, with its code number.
     reply = stub.UpsertTasks(
-        pb.UpsertTasksRequest(space="s", tasks=[pb.Task(id="b", vector=pb.Vector(data=b"123", dim=1))]), timeout=5
+        pb.UpsertTasksRequest(space="s", tasks=[pb.Task(id="b", vector=pb.Vector(data=b"123", dim=1))]),
+        timeout=5,
     )
-    assert (reply.upserted, reply.failed) == (0, 1) and reply.errors[0].code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert (reply.upserted, reply.failed) == (0, 1) and reply.errors[
+        0
+    ].code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     channel.close()
     assert client.search("s", ["a"], k=1) == [[]]  # only itself, excluded
     assert client.get("s", ["a"])[0].id == "a"
@@ -110,14 +143,34 @@ def test_message_size_limit_is_enforced(client: TaskSearchClient) -> None:
     assert client.upsert("big", tasks[:100]).upserted == 100
 
 
-def test_deadline_is_reported(client: TaskSearchClient) -> None:
+def test_deadline_is_honoured_while_a_writer_holds_the_store(
+    client: TaskSearchClient, running_server: tuple[TaskSearchServer, int]
+) -> None:
+    server, _ = running_server
     client.create_space("d", 4)
-    with pytest.raises(DeadlineExceededError):
-        client.search("d", [np.ones(4)], k=1, timeout=1e-6)
+    store = server.store
+    assert store is not None
+    release = threading.Event()
+
+    def hold() -> None:
+        with store._lock.write():  # a long write in progress
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(DeadlineExceededError):
+            client.search("d", [np.ones(4)], k=1, timeout=0.3)
+        assert time.perf_counter() - t0 < 2
+    finally:
+        release.set()
+        holder.join()
+    assert client.search("d", [np.ones(4)], k=1) == [[]]
 
 
 def test_health_and_reflection(running_server: tuple[TaskSearchServer, int]) -> None:
-    server, port = running_server
+    _, port = running_server
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     health = health_pb2_grpc.HealthStub(channel)
     for name in ("", SERVICE_NAME):
@@ -180,25 +233,47 @@ def test_auth_tokens(tmp_path: Path) -> None:
 def test_tls(tmp_path: Path) -> None:
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     server, port = create_server(server_config(tmp_path / "tls", tls_cert=cert, tls_key=key))
     try:
         with TaskSearchClient(f"localhost:{port}", root_certificates=cert.read_bytes()) as c:
             assert c.server_info().version
-        with TaskSearchClient(f"localhost:{port}", max_attempts=1, timeout=2) as plain, pytest.raises(UnavailableError):
+        with (
+            TaskSearchClient(f"localhost:{port}", max_attempts=1, timeout=2) as plain,
+            pytest.raises(UnavailableError),
+        ):
             plain.server_info()
     finally:
         server.stop(0.5)
 
 
-def test_streaming_upsert_and_request_id(client: TaskSearchClient, running_server: tuple[TaskSearchServer, int]) -> None:
+def test_streaming_upsert_and_request_id(
+    client: TaskSearchClient, running_server: tuple[TaskSearchServer, int]
+) -> None:
     tasks, vectors = make_tasks(90, 8)
     client.create_space("st", 8)
     bad = Task(id="bad", vector=np.ones(3))
-    result = client.upsert_stream("st", [tasks[:30], tasks[30:60] + [bad], tasks[60:]])
+    result = client.upsert_stream("st", [tasks[:30], [*tasks[30:60], bad], tasks[60:]])
     assert (result.upserted, result.failed) == (90, 1)
     assert client.describe_space("st").task_count == 90
     hits = client.search("st", vectors[:1], k=5)[0]
@@ -206,12 +281,16 @@ def test_streaming_upsert_and_request_id(client: TaskSearchClient, running_serve
     # The request id comes back in the initial metadata (client's own, when it sends one).
     _, port = running_server
     channel, stub = raw_stub(port)
-    _, call = stub.ListSpaces.with_call(pb.ListSpacesRequest(), metadata=(("x-request-id", "abc123"),), timeout=5)
+    _, call = stub.ListSpaces.with_call(
+        pb.ListSpacesRequest(), metadata=(("x-request-id", "abc123"),), timeout=5
+    )
     assert ("x-request-id", "abc123") in tuple(call.initial_metadata())
     channel.close()
 
 
-def test_async_client_matches_sync(client: TaskSearchClient, running_server: tuple[TaskSearchServer, int]) -> None:
+def test_async_client_matches_sync(
+    client: TaskSearchClient, running_server: tuple[TaskSearchServer, int]
+) -> None:
     tasks, vectors = make_tasks(40, 8)
     client.create_space("as", 8)
 
@@ -244,7 +323,9 @@ class _Flaky(pb_grpc.TaskSearchServicer):
         self.calls = 0
         self.lock = threading.Lock()
 
-    def GetServerInfo(self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext) -> pb.GetServerInfoResponse:
+    def GetServerInfo(
+        self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext
+    ) -> pb.GetServerInfoResponse:
         with self.lock:
             self.calls += 1
             n = self.calls
@@ -254,7 +335,7 @@ class _Flaky(pb_grpc.TaskSearchServicer):
 
 
 def test_client_retries_unavailable() -> None:
-    flaky = _Flaky()
+    flaky = _Flaky()  # type: ignore[abstract]  # only GetServerInfo is needed
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     pb_grpc.add_TaskSearchServicer_to_server(flaky, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -269,3 +350,39 @@ def test_client_retries_unavailable() -> None:
             c.server_info()
     finally:
         server.stop(0)
+
+
+def test_concurrent_readers_alongside_a_writer(client: TaskSearchClient) -> None:
+    tasks, vectors = make_tasks(400, 16, seed=3)
+    client.create_space("c", 16)
+    client.upsert("c", tasks[:100])
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    searches = [0]
+
+    def read() -> None:
+        rng = np.random.default_rng()
+        while not stop.is_set():
+            try:
+                hits = client.search("c", [rng.normal(size=16)], k=10)[0]
+                scores = [h.score for h in hits]
+                assert len(hits) == 10 and scores == sorted(scores, reverse=True)
+                assert len({h.id for h in hits}) == 10  # never a duplicate mid-upsert
+                searches[0] += 1
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for r in readers:
+        r.start()
+    for start in range(100, 400, 30):  # new tasks, and replacements of old ones
+        client.upsert("c", tasks[start : start + 30] + tasks[start - 100 : start - 70])
+    stop.set()
+    for r in readers:
+        r.join(10)
+    assert not errors, errors[0]
+    assert searches[0] > 0
+    assert client.describe_space("c").task_count == 400
+    hits = client.search("c", vectors[:3], k=5)
+    assert [[h.id for h in hs] for hs in hits] == [brute_force_ids(vectors, tasks, v, 5) for v in vectors[:3]]

@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from fute_client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -34,7 +33,11 @@ def brute_force(
 ) -> list[tuple[str, float]]:
     scores = unit(vectors) @ unit(query)
     order = np.argsort(-scores, kind="stable")
-    out = [(tasks[i].id, float(scores[i])) for i in order if tasks[i].id != exclude and (keep is None or keep(tasks[i]))]
+    out = [
+        (tasks[i].id, float(scores[i]))
+        for i in order
+        if tasks[i].id != exclude and (keep is None or keep(tasks[i]))
+    ]
     return out[:k]
 
 
@@ -83,12 +86,14 @@ def test_score_threshold_and_metadata_roundtrip(loaded: Any) -> None:
     expected = [e for e in brute_force(vectors, tasks, vectors[5], 50) if e[1] >= 0.2]
     assert_same(hits, expected)
     top = hits[0]
-    assert top.id == "task-0005" and top.task == tasks[5].__class__(**{**tasks[5].__dict__, "created_time": top.task.created_time, "updated_time": top.task.updated_time})
+    assert top.id == "task-0005" and top.task == tasks[5].__class__(
+        **{**tasks[5].__dict__, "created_time": top.task.created_time, "updated_time": top.task.updated_time}
+    )
     np.testing.assert_array_equal(top.task.vector, vectors[5])
 
 
 def test_upsert_replaces_instead_of_duplicating(loaded: Any) -> None:
-    api, tasks, vectors = loaded
+    api, _, _ = loaded
     before = api.get("s", ["task-0000"])[0]
     new = np.random.default_rng(3).normal(size=DIM).astype(np.float32)
     api.upsert("s", [Task(id="task-0000", vector=new, name="renamed", kind="dataset", tags=("x",))])
@@ -227,3 +232,29 @@ def test_every_backend_upserts_deletes_and_finds_itself(api: Any, backend: str) 
     assert not gone & {t.id for t in tasks[:40]}
     twin = api.search(backend, [vectors[51]], k=2)[0]
     assert {h.id for h in twin} == {tasks[50].id, tasks[51].id}
+
+
+def test_ivf_grows_its_lists_as_the_space_grows(api: Any) -> None:
+    # Trained on a first batch of 50 vectors (1 list), the index is retrained once the
+    # space is large enough for more lists; results stay exact enough to find each task.
+    tasks, vectors = make_tasks(700, 8, seed=9)
+    api.create_space("grow", 8, backend="ivf")
+    api.upsert("grow", tasks[:50])
+    for start in range(50, 700, 130):
+        api.upsert("grow", tasks[start : start + 130])
+    hits = api.search("grow", vectors[::50], k=1)
+    assert [h[0].id for h in hits] == [t.id for t in tasks[::50]]
+
+
+@pytest.mark.parametrize("backend", ["ivf", "hnsw"])
+def test_filtered_search_on_approximate_backends_is_exact(api: Any, backend: str) -> None:
+    tasks, vectors = make_tasks(400, 16, seed=11)
+    api.create_space("f", 16, backend=backend)
+    api.upsert("f", tasks)
+    api.delete("f", ids=[t.id for t in tasks[:20]])
+    flt = Filter(must=(Condition("tag", ("large",)), Condition("kind", ("model",))))
+    live = [t for t in tasks[20:] if "large" in t.tags and t.kind == "model"]
+    q = vectors[100]
+    hits = api.search("f", [q], k=15, filter=flt)[0]
+    keep_ids = {t.id for t in live}
+    assert_same(hits, brute_force(vectors, tasks, q, 15, lambda t: t.id in keep_ids))

@@ -1,0 +1,180 @@
+"""Model → dataset retrieval on the real task suite (issue 3, "Show").
+
+Embeds every task of ``benchmarks/suite`` (dataset task embeddings, DTE) and a set of
+black-box models and (LLM, prompt) pairs (model task embeddings, MTE, on the packaged U),
+all with one method and settings, then prints each model's cosine similarity to every
+dataset, its nearest datasets, and precision@1 / @3 of retrieving a dataset of the
+model's own task type. Embeddings are written under ``--out-dir`` and reused by reruns
+(same space only), so a rerun with more models costs only the new ones.
+
+    .venv/bin/python benchmarks/model_retrieval.py            # defaults as in docs/models.md
+    .venv/bin/python benchmarks/model_retrieval.py --models vader,smollm2-sentiment
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fute.cli import parse_overrides
+from fute.corpus import load_corpus
+from fute.data import load_task
+from fute.embedding import TaskEmbedding, TaskInfo, load_embedding, save_embedding
+from fute.errors import FuteError
+from fute.methods import EmbeddingMethod, make_method
+from fute.model_embedding import embed_model
+from fute.models import AdapterOptions, load_adapter
+from fute.models.smollm2 import cache_root
+from fute.runtime import configure_threads
+from fute.surrogate import load_surrogate
+
+logger = logging.getLogger("model_retrieval")
+SUITE = Path(__file__).resolve().parent / "suite"
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    """One black-box model of the benchmark and the dataset task types it should retrieve."""
+
+    key: str
+    spec: str
+    expected: tuple[str, ...]
+    prompt: str | None = None
+    llm: bool = False
+
+
+CASES: tuple[ModelCase, ...] = (
+    ModelCase("vader", "callable:vader", ("sentiment",)),
+    ModelCase("vader-probs", "callable:vader-probs", ("sentiment",)),
+    ModelCase("textblob", "callable:textblob", ("sentiment",)),
+    ModelCase("profanity-check", "callable:profanity-check", ("spam",)),
+    ModelCase("py3langid", "callable:langid", ("language-id",)),
+    ModelCase("smollm2-sentiment", "llm:smollm2", ("sentiment",), "sentiment", llm=True),
+    ModelCase("smollm2-spam", "llm:smollm2", ("spam",), "spam", llm=True),
+    ModelCase("smollm2-question", "llm:smollm2", ("question-type",), "question_type", llm=True),
+    ModelCase("smollm2-topic", "llm:smollm2", ("topic",), "topic", llm=True),
+    ModelCase("smollm2-language", "llm:smollm2", ("language-id",), "language", llm=True),
+)
+
+
+def _reuse(path: Path, method: EmbeddingMethod) -> TaskEmbedding | None:
+    if not path.is_file():
+        return None
+    emb = load_embedding(path)
+    # Reuse only an embedding of the very same space (the corpus is checked by the caller's file name).
+    return emb if emb.space.identity() == method.space().identity() else None
+
+
+def dataset_embeddings(method: EmbeddingMethod, out_dir: Path, tasks: list[dict[str, object]]) -> list[TaskEmbedding]:
+    """DTE of every suite task's train split (cached as files)."""
+    out: list[TaskEmbedding] = []
+    for t in tasks:
+        name = str(t["name"])
+        path = out_dir / "datasets" / f"{name}.safetensors"
+        emb = _reuse(path, method)
+        if emb is None:
+            start = time.perf_counter()
+            label_names = tuple(t["label_names"]) if t.get("label_names") else None  # type: ignore[call-overload]
+            task = load_task(SUITE / "data" / name / "train.jsonl.gz", name=name,
+                             label_kind=str(t["label_kind"]), label_names=label_names)  # type: ignore[arg-type]
+            info = TaskInfo(name=name, kind="dataset", task_type=str(t["task_type"]), label_kind=task.label_kind,
+                            label_names=task.label_names, source=task.source, n_examples=len(task.examples))
+            emb = method.embed(task, info, progress=False)
+            save_embedding(emb, path)
+            logger.info("DTE %s in %.0f s", name, time.perf_counter() - start)
+        out.append(emb)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--method", default="fim")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="method settings (default: max_examples=200 max_length=64 dim=4096)")
+    parser.add_argument("--corpus-size", type=int, default=200, help="examples of U for callables")
+    parser.add_argument("--llm-corpus-size", type=int, default=100, help="examples of U for LLM prompts")
+    parser.add_argument("--models", help=f"comma-separated subset of {[c.key for c in CASES]}")
+    parser.add_argument("--out-dir", default=str(cache_root() / "benchmarks" / "model_retrieval"),
+                        help="where embeddings are kept for reruns (default under $FUTE_CACHE_DIR or ~/.cache/fute)")
+    parser.add_argument("--json", help="also write the results as JSON")
+    parser.add_argument("--threads", type=int)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_threads(args.threads)
+    settings = {"max_examples": 200, "max_length": 64, "dim": 4096, **parse_overrides(args.set)}
+    method = make_method(args.method, load_surrogate(), settings)
+    out_dir = Path(args.out_dir) / method.space().key
+    tasks = json.loads((SUITE / "tasks.json").read_text())
+    datasets = dataset_embeddings(method, out_dir, tasks)
+    types = [d.task.task_type for d in datasets]
+    wanted = set(args.models.split(",")) if args.models else None
+    rows: list[dict[str, object]] = []
+    for case in CASES:
+        if wanted is not None and case.key not in wanted:
+            continue
+        corpus = load_corpus(limit=args.llm_corpus_size if case.llm else args.corpus_size)
+        path = out_dir / "models" / f"{case.key}.{corpus.hash[:12]}.safetensors"
+        start = time.perf_counter()
+        try:
+            emb = _reuse(path, method)
+            if emb is None:
+                adapter = load_adapter(case.spec, AdapterOptions(prompt=case.prompt))
+                info = TaskInfo(name=case.key, kind="model", task_type=case.expected[0], source=case.spec)
+                emb = embed_model(adapter, method, corpus, info, progress=False)
+                save_embedding(emb, path)
+        except FuteError as exc:
+            logger.error("model %s failed: %s", case.key, exc)
+            rows.append({"model": case.key, "error": str(exc)})
+            continue
+        sims = np.array([emb.cosine(d) for d in datasets])
+        order = np.argsort(-sims)
+        hits = [types[i] in case.expected for i in order[:3]]
+        rows.append({
+            "model": case.key, "expected": list(case.expected), "seconds": round(time.perf_counter() - start, 1),
+            "sims": {datasets[i].task.name: round(float(sims[i]), 4) for i in range(len(datasets))},
+            "top3": [datasets[i].task.name for i in order[:3]],
+            "p_at_1": float(hits[0]), "p_at_3": sum(hits) / 3, "hit_at_3": float(any(hits)),
+        })
+    _print(rows, [d.task.name for d in datasets], method.space().describe())
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+def _print(rows: list[dict[str, object]], names: list[str], space: str) -> None:
+    # The benchmark's product is this table on stdout.
+    print(f"space: {space}")
+    ok = [r for r in rows if "error" not in r]
+    width = max(len(n) for n in names)
+    print("cosine(model, dataset); * marks the model's own task type")
+    print(" " * width + " | " + " | ".join(f"{str(r['model'])[:12]:>12}" for r in ok))
+    for n in names:
+        cells = []
+        for r in ok:
+            sims = r["sims"]
+            assert isinstance(sims, dict)
+            cells.append(f"{sims[n]:12.4f}")
+        print(f"{n:>{width}} | " + " | ".join(cells))
+    print()
+    print(f"{'model':<18} {'expected':<14} {'P@1':>4} {'P@3':>5} {'hit@3':>5}  top-3 datasets")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['model']!s:<18} FAILED: {r['error']}")
+            continue
+        exp = ",".join(r["expected"])  # type: ignore[arg-type]
+        print(f"{r['model']!s:<18} {exp:<14} {r['p_at_1']:>4.2f} {r['p_at_3']:>5.2f} {r['hit_at_3']:>5.2f}  {', '.join(r['top3'])}")  # type: ignore[arg-type]
+    if ok:
+        p1 = np.mean([float(r["p_at_1"]) for r in ok])  # type: ignore[arg-type]
+        p3 = np.mean([float(r["p_at_3"]) for r in ok])  # type: ignore[arg-type]
+        h3 = np.mean([float(r["hit_at_3"]) for r in ok])  # type: ignore[arg-type]
+        print(f"{'mean':<18} {'':<14} {p1:>4.2f} {p3:>5.2f} {h3:>5.2f}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

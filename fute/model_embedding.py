@@ -1,0 +1,167 @@
+"""Model task embeddings (MTE): a black-box model's outputs on U, embedded like a dataset.
+
+The model's outputs on the unlabelled corpus U become the labels of a task (soft labels
+for classifiers, scores for regressors) and the *same* embedding method as for datasets
+embeds it, in the same space (plus U's hash). Predictions are cached on disk, keyed by the
+adapter's identity (model, prompt) and U's content hash; a cache entry is written only
+when every batch succeeded and passed validation, and atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from fute.corpus import UnlabelledCorpus
+from fute.data.records import Example, TaskData
+from fute.embedding import TaskEmbedding, TaskInfo
+from fute.errors import ConfigError
+from fute.methods.base import EmbeddingMethod
+from fute.models.base import ModelAdapter, identity_hash, validate_outputs
+from fute.models.smollm2 import cache_root
+
+logger = logging.getLogger(__name__)
+
+#: Examples per call to the adapter (each call is validated; progress advances per call).
+DEFAULT_PREDICT_BATCH = 64
+_CACHE_FORMAT = "fute-predictions/1"
+
+
+def default_cache_dir() -> Path:
+    """``$FUTE_CACHE_DIR/predictions`` (default ``~/.cache/fute/predictions``)."""
+    return cache_root() / "predictions"
+
+
+def cache_key(adapter: ModelAdapter, corpus: UnlabelledCorpus) -> str:
+    """sha256 of the adapter identity (model + prompt), its outputs' shape, and U's hash."""
+    return identity_hash(_CACHE_FORMAT, adapter.identity(), adapter.output_kind, *adapter.label_names, corpus.hash)
+
+
+def _adapter_name(adapter: ModelAdapter) -> str:
+    return str(getattr(adapter, "name", type(adapter).__name__))
+
+
+def _read_cache(path: Path, adapter: ModelAdapter, n: int) -> np.ndarray | None:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            preds = np.asarray(f["predictions"])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        logger.warning("ignoring unreadable prediction cache %s (%s); recomputing", path, exc)
+        return None
+    if meta.get("format") != _CACHE_FORMAT:
+        logger.warning("ignoring prediction cache %s of format %r; recomputing", path, meta.get("format"))
+        return None
+    try:
+        return validate_outputs(preds, adapter, n, f"{_adapter_name(adapter)} (cache {path.name})")
+    except Exception as exc:  # a corrupt entry is recomputed, loudly, never trusted
+        logger.warning("ignoring invalid prediction cache %s (%s); recomputing", path, exc)
+        return None
+
+
+def _write_cache(path: Path, preds: np.ndarray, adapter: ModelAdapter, corpus: UnlabelledCorpus) -> None:
+    meta = {"format": _CACHE_FORMAT, "adapter": _adapter_name(adapter), "identity": adapter.identity(),
+            "output_kind": adapter.output_kind, "label_names": list(adapter.label_names),
+            "corpus": corpus.hash, "corpus_source": corpus.source}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, predictions=preds, meta=np.array(json.dumps(meta)))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def predict_corpus(
+    adapter: ModelAdapter,
+    corpus: UnlabelledCorpus,
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    batch_size: int = DEFAULT_PREDICT_BATCH,
+    progress: bool = True,
+) -> np.ndarray:
+    """The adapter's validated outputs on every example of U, from the cache when present.
+
+    Raises:
+        ModelError: the adapter raised or returned something invalid (nothing is cached).
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    name = _adapter_name(adapter)
+    n = len(corpus)
+    path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = path / f"{cache_key(adapter, corpus)}.npz"
+    if use_cache and path.is_file():
+        cached = _read_cache(path, adapter, n)
+        if cached is not None:
+            logger.info("predictions of %s on U %s from cache %s", name, corpus.hash[:12], path)
+            return cached
+    parts: list[np.ndarray] = []
+    bar = tqdm(total=n, desc=f"predict {name}", disable=not progress, leave=False, unit="ex")
+    try:
+        for start in range(0, n, batch_size):
+            chunk = corpus.examples[start:start + batch_size]
+            out = adapter.predict(chunk)
+            parts.append(validate_outputs(out, adapter, len(chunk), name))
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    preds = np.concatenate(parts) if parts else validate_outputs(np.zeros((0,)), adapter, 0, name)
+    if use_cache:
+        _write_cache(path, preds, adapter, corpus)
+        logger.info("cached predictions of %s at %s", name, path)
+    return preds
+
+
+def model_task(adapter: ModelAdapter, corpus: UnlabelledCorpus, predictions: np.ndarray, name: str) -> TaskData:
+    """U's examples labelled with the model's outputs: a ``soft`` or ``regression`` task."""
+    examples: list[Example] = []
+    for ex, y in zip(corpus.examples, predictions, strict=True):
+        label: float | tuple[float, ...] = float(y) if adapter.output_kind == "regression" else tuple(float(v) for v in y)
+        examples.append(Example(text=ex.text, label=label, text_pair=ex.text_pair))
+    return TaskData(name=name, examples=tuple(examples), label_kind=adapter.output_kind,
+                    label_names=adapter.label_names, source=corpus.source)
+
+
+def embed_model(
+    adapter: ModelAdapter,
+    method: EmbeddingMethod,
+    corpus: UnlabelledCorpus,
+    info: TaskInfo | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    batch_size: int = DEFAULT_PREDICT_BATCH,
+    progress: bool = True,
+) -> TaskEmbedding:
+    """The model task embedding of ``adapter``: ``method`` on (U, model outputs), in U's space.
+
+    Raises:
+        ModelError: the model misbehaved; nothing was cached or written.
+    """
+    name = info.name if info is not None else _adapter_name(adapter)
+    preds = predict_corpus(adapter, corpus, cache_dir=cache_dir, use_cache=use_cache,
+                           batch_size=batch_size, progress=progress)
+    if adapter.output_kind == "regression" and float(np.std(preds)) == 0.0:
+        logger.warning("model %s gives the same score on all of U: its embedding carries little", name)
+    task = model_task(adapter, corpus, preds, name)
+    # The method caps the examples it uses (a seeded sample): record the number it saw.
+    cap = getattr(getattr(method, "settings", None), "max_examples", None)
+    used = min(len(task.examples), cap) if isinstance(cap, int) else len(task.examples)
+    base = info or TaskInfo(name=name)
+    full_info = TaskInfo(
+        name=base.name, kind="model", task_type=base.task_type, label_kind=adapter.output_kind,
+        label_names=adapter.label_names, source=base.source or _adapter_name(adapter),
+        n_examples=used, tags=base.tags,
+    )
+    return method.embed(task, full_info, corpus=corpus.hash, progress=progress)
