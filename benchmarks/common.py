@@ -12,7 +12,9 @@ from pathlib import Path
 SUITE = Path(__file__).resolve().parent / "suite"
 
 
-def banner(packages: tuple[str, ...] = ("fute-task-search", "torch", "transformers", "numpy", "faiss-cpu")) -> str:
+def banner(
+    packages: tuple[str, ...] = ("fute-task-search", "torch", "transformers", "numpy", "faiss-cpu"),
+) -> str:
     """One block naming the machine and the versions that produced a figure."""
     lines = [
         f"machine: {platform.machine()} {platform.processor() or ''}".rstrip(),
@@ -49,7 +51,8 @@ def suite_tasks(names: list[str] | None = None) -> list[SuiteTask]:
     """The suite's tasks (all, or the named ones in that order)."""
     entries = json.loads((SUITE / "tasks.json").read_text())
     by_name = {
-        e["name"]: SuiteTask(e["name"], e["task_type"], e["label_kind"], SUITE / "data" / e["name"]) for e in entries
+        e["name"]: SuiteTask(e["name"], e["task_type"], e["label_kind"], SUITE / "data" / e["name"])
+        for e in entries
     }
     if names is None:
         return list(by_name.values())

@@ -29,12 +29,12 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import banner, suite_tasks  # noqa: E402
-from fute.data import load_task  # noqa: E402
-from fute.methods.fim import ESTIMATORS, FimMethod, FimSettings  # noqa: E402
-from fute.reduce import CountSketch  # noqa: E402
-from fute.runtime import configure_threads  # noqa: E402
-from fute.surrogate import load_surrogate  # noqa: E402
+from benchmarks.common import banner, suite_tasks
+from fute.data import load_task
+from fute.methods.fim import ESTIMATORS, FimMethod, FimSettings
+from fute.reduce import CountSketch
+from fute.runtime import configure_threads
+from fute.surrogate import load_surrogate
 
 DIMS = (1024, 2048, 4096, 8192)
 
@@ -69,7 +69,9 @@ def family_scores(sims: np.ndarray, families: list[str]) -> tuple[float, float, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--max-examples", type=int, default=200)
     parser.add_argument("--tasks", nargs="*")
     parser.add_argument("--out", default="benchmarks/results/fisher_fidelity.json")
@@ -94,8 +96,10 @@ def main() -> None:
     print(f"all tasks: {time.perf_counter() - t0:.0f}s for {len(tasks)} tasks x {len(ESTIMATORS)} estimators")
     families = [t.task_type for t in tasks]
     report: dict[str, dict[str, float]] = {}
-    print("\nFidelity: Spearman(cosine of full vectors, cosine after CountSketch) over "
-          f"{len(tasks) * (len(tasks) - 1) // 2} task pairs")
+    print(
+        "\nFidelity: Spearman(cosine of full vectors, cosine after CountSketch) over "
+        f"{len(tasks) * (len(tasks) - 1) // 2} task pairs"
+    )
     print(f"{'estimator':12s}" + "".join(f"{d:>10d}" for d in DIMS))
     sketched: dict[tuple[str, int], np.ndarray] = {}
     for est in ESTIMATORS:
@@ -109,22 +113,35 @@ def main() -> None:
             row[str(d)] = float(spearmanr(upper(ref), upper(sims)).statistic)
         report[f"fidelity/{est}"] = row
         print(f"{est:12s}" + "".join(f"{row[str(d)]:10.3f}" for d in DIMS))
-    print("\nEstimator choice: same-family nearest neighbour (precision@1) and cosine gap "
-          "(same family minus cross family), full vectors and 4096-d sketches")
-    print(f"{'estimator':12s}{'p@1 full':>10s}{'gap full':>10s}{'p@1 4096':>10s}{'gap 4096':>10s}{'tasks':>7s}")
+    print(
+        "\nEstimator choice: same-family nearest neighbour (precision@1) and cosine gap "
+        "(same family minus cross family), full vectors and 4096-d sketches"
+    )
+    print(
+        f"{'estimator':12s}{'p@1 full':>10s}{'gap full':>10s}{'p@1 4096':>10s}{'gap 4096':>10s}{'tasks':>7s}"
+    )
     for est in ESTIMATORS:
         p_full, g_full, counted = family_scores(cosines(full[est]), families)
         p_red, g_red, _ = family_scores(sketched[(est, 4096)], families)
-        report[f"family/{est}"] = {"p@1_full": p_full, "gap_full": g_full, "p@1_4096": p_red, "gap_4096": g_red}
+        report[f"family/{est}"] = {
+            "p@1_full": p_full,
+            "gap_full": g_full,
+            "p@1_4096": p_red,
+            "gap_4096": g_red,
+        }
         print(f"{est:12s}{p_full:10.3f}{g_full:10.3f}{p_red:10.3f}{g_red:10.3f}{counted:7d}")
     names = [t.name for t in tasks]
     for est in ESTIMATORS:
         sims = cosines(full[est])
-        nn = {names[i]: names[max((j for j in range(len(names)) if j != i), key=lambda j: sims[i, j])]
-              for i in range(len(names))}
+        nn = {
+            names[i]: names[max((j for j in range(len(names)) if j != i), key=lambda j: sims[i, j])]
+            for i in range(len(names))
+        }
         report[f"nearest/{est}"] = nn  # type: ignore[assignment]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"tasks": names, "max_examples": args.max_examples, **report}, indent=1))
+    Path(args.out).write_text(
+        json.dumps({"tasks": names, "max_examples": args.max_examples, **report}, indent=1)
+    )
     print(f"\nwrote {args.out}")
 
 

@@ -55,7 +55,9 @@ def encode(examples: Sequence[Example], tokenizer: object, max_length: int, targ
     return Encoded(list(out["input_ids"]), token_types, targets)
 
 
-def bucketed_batches(lengths: Sequence[int], batch_size: int, *, shuffle: bool, seed: int) -> list[np.ndarray]:
+def bucketed_batches(
+    lengths: Sequence[int], batch_size: int, *, shuffle: bool, seed: int
+) -> list[np.ndarray]:
     """Indices grouped into batches of similar length.
 
     With ``shuffle`` the examples are shuffled, cut into chunks of 50 batches, sorted by

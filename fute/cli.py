@@ -96,10 +96,18 @@ def _register_embed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("data", help="task file or folder")
     p.add_argument("-o", "--out", help="output file (default: NAME.METHOD.safetensors)")
     p.add_argument("-m", "--method", choices=METHODS, default="fim", help="embedding method (default fim)")
-    p.add_argument("--surrogate", default=DEFAULT_SURROGATE,
-                   help=f"packaged model name or local model folder (default {DEFAULT_SURROGATE})")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="method setting, e.g. --set estimator=batch_sq --set dim=8192 (repeatable)")
+    p.add_argument(
+        "--surrogate",
+        default=DEFAULT_SURROGATE,
+        help=f"packaged model name or local model folder (default {DEFAULT_SURROGATE})",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method setting, e.g. --set estimator=batch_sq --set dim=8192 (repeatable)",
+    )
     p.add_argument("--max-examples", type=int, help="cap on examples (seeded sample)")
     p.add_argument("--name", help="task name (default: file stem)")
     p.add_argument("--task-type", default="", help="task family, e.g. sentiment")

@@ -74,7 +74,11 @@ def _read_jsonl(path: Path) -> list[CorpusExample]:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{where}: not valid JSON ({exc.msg})") from exc
-                if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+                if (
+                    not isinstance(row, dict)
+                    or not isinstance(row.get("text"), str)
+                    or not row["text"].strip()
+                ):
                     raise DataError(f"{where}: expected an object with a non-empty string field 'text'")
                 pair = row.get("text_pair")
                 if pair is not None and not isinstance(pair, str):
@@ -86,7 +90,10 @@ def _read_jsonl(path: Path) -> list[CorpusExample]:
 
 
 def load_corpus(
-    path: str | Path | None = None, *, limit: int | None = DEFAULT_CORPUS_SIZE, seed: int = DEFAULT_CORPUS_SEED
+    path: str | Path | None = None,
+    *,
+    limit: int | None = DEFAULT_CORPUS_SIZE,
+    seed: int = DEFAULT_CORPUS_SEED,
 ) -> UnlabelledCorpus:
     """Load U: the packaged corpus by default, or a user's JSONL file (``text``, optional ``text_pair``).
 

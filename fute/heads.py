@@ -40,7 +40,9 @@ def task_targets(task: TaskData) -> torch.Tensor:
     return labels
 
 
-def task_loss(logits: torch.Tensor, targets: torch.Tensor, kind: LabelKind, reduction: str = "mean") -> torch.Tensor:
+def task_loss(
+    logits: torch.Tensor, targets: torch.Tensor, kind: LabelKind, reduction: str = "mean"
+) -> torch.Tensor:
     """Cross-entropy for classes and soft labels, squared error for regression."""
     if kind == "class":
         return F.cross_entropy(logits, targets, reduction=reduction)

@@ -31,8 +31,9 @@ def _cmd_embed_model(args: argparse.Namespace) -> int:
         batch_size=args.model_batch_size,
     )
     # Cheap checks first: a bad corpus or method setting should fail before a model loads.
-    corpus = load_corpus(args.corpus, limit=None if args.corpus_size == 0 else args.corpus_size,
-                         seed=args.corpus_seed)
+    corpus = load_corpus(
+        args.corpus, limit=None if args.corpus_size == 0 else args.corpus_size, seed=args.corpus_seed
+    )
     overrides = parse_overrides(args.set)
     adapter = load_adapter(args.model_spec, options)
     surrogate = load_surrogate(args.surrogate)
@@ -42,9 +43,18 @@ def _cmd_embed_model(args: argparse.Namespace) -> int:
     if not task_type and prompt is not None:
         task_type = str(getattr(prompt, "task_type", ""))
     name = args.name or str(getattr(adapter, "name", args.model_spec)).replace("/", "_")
-    info = TaskInfo(name=name, kind="model", task_type=task_type, source=args.model_spec, tags=tuple(args.tag))
-    emb = embed_model(adapter, method, corpus, info, cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                      progress=not args.quiet)
+    info = TaskInfo(
+        name=name, kind="model", task_type=task_type, source=args.model_spec, tags=tuple(args.tag)
+    )
+    emb = embed_model(
+        adapter,
+        method,
+        corpus,
+        info,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        progress=not args.quiet,
+    )
     out = Path(args.out) if args.out else Path(f"{name}.{args.method}.safetensors")
     save_embedding(emb, out, with_full=args.full)
     print(f"{out}: model {name} on U {corpus.hash[:12]} ({len(corpus)} examples) in {emb.space.describe()}")
@@ -70,31 +80,51 @@ def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
     p.add_argument("model_spec", metavar="MODEL", help="adapter spec, e.g. callable:vader or llm:smollm2")
     p.add_argument("-o", "--out", help="output file (default: NAME.METHOD.safetensors)")
-    p.add_argument("--prompt", help="prompt NAME (packaged: sentiment, spam, question_type, topic, language) "
-                   "or FILE.yaml#NAME")
+    p.add_argument(
+        "--prompt",
+        help="prompt NAME (packaged: sentiment, spam, question_type, topic, language) or FILE.yaml#NAME",
+    )
     p.add_argument("--corpus", help="unlabelled corpus JSONL (text, optional text_pair); default: packaged U")
-    p.add_argument("--corpus-size", type=int, default=DEFAULT_CORPUS_SIZE,
-                   help=f"examples of U used, a seeded sample (default {DEFAULT_CORPUS_SIZE}; 0: all; "
-                   "100-300 are plenty for LLMs on a CPU)")
+    p.add_argument(
+        "--corpus-size",
+        type=int,
+        default=DEFAULT_CORPUS_SIZE,
+        help=f"examples of U used, a seeded sample (default {DEFAULT_CORPUS_SIZE}; 0: all; "
+        "100-300 are plenty for LLMs on a CPU)",
+    )
     p.add_argument("--corpus-seed", type=int, default=DEFAULT_CORPUS_SEED, help="seed of that sample")
     p.add_argument("-m", "--method", choices=METHODS, default="fim", help="embedding method (default fim)")
-    p.add_argument("--surrogate", default=DEFAULT_SURROGATE,
-                   help=f"packaged model name or local model folder (default {DEFAULT_SURROGATE})")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="method setting, e.g. --set dim=8192 (repeatable); use the dataset embeddings' settings")
+    p.add_argument(
+        "--surrogate",
+        default=DEFAULT_SURROGATE,
+        help=f"packaged model name or local model folder (default {DEFAULT_SURROGATE})",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method setting, e.g. --set dim=8192 (repeatable); use the dataset embeddings' settings",
+    )
     p.add_argument("--name", help="name of the model in the embedding (default: from the spec)")
     p.add_argument("--task-type", default="", help="task family (default: the prompt's task_type)")
     p.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
     p.add_argument("--labels", help="comma-separated label names of a callable that does not declare them")
     p.add_argument("--output-kind", choices=OUTPUT_KINDS, help="soft or regression, for such a callable")
     p.add_argument("--model", help="model name sent to an openai: endpoint")
-    p.add_argument("--api", choices=API_KINDS, default="completions",
-                   help="openai: completions (exact verbaliser scores, echo) or chat (top logprobs)")
+    p.add_argument(
+        "--api",
+        choices=API_KINDS,
+        default="completions",
+        help="openai: completions (exact verbaliser scores, echo) or chat (top logprobs)",
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP request (default 30)")
     p.add_argument("--retries", type=int, default=2, help="extra attempts per HTTP request (default 2)")
     p.add_argument("--model-batch-size", type=int, default=8, help="examples per forward pass of a local LLM")
-    p.add_argument("--cache-dir", help="prediction cache (default $FUTE_CACHE_DIR/predictions or "
-                   "~/.cache/fute/predictions)")
+    p.add_argument(
+        "--cache-dir",
+        help="prediction cache (default $FUTE_CACHE_DIR/predictions or ~/.cache/fute/predictions)",
+    )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write cached predictions")
     p.add_argument("--full", action="store_true", help="also store the unreduced vector")
     p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
@@ -111,12 +141,20 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     configure_threads(args.threads)
     fields = FieldMap(text=args.text_field, text_pair=args.pair_field, label=args.label_field)
     task = load_task(args.data, name=args.name, fields=fields, label_kind=args.label_kind)
-    settings = FinetuneSettings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                                max_length=args.max_length, seed=args.seed, max_examples=args.max_examples)
+    settings = FinetuneSettings(
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        seed=args.seed,
+        max_examples=args.max_examples,
+    )
     surrogate = load_surrogate(args.surrogate)
     out = finetune_classifier(surrogate, task, args.out, settings, progress=not args.quiet)
-    print(f"{out}: {task.label_kind} model on {task.name} ({len(task.examples)} examples); "
-          f"embed it with `fute embed-model hf:{out}`")
+    print(
+        f"{out}: {task.label_kind} model on {task.name} ({len(task.examples)} examples); "
+        f"embed it with `fute embed-model hf:{out}`"
+    )
     return 0
 
 
@@ -133,8 +171,11 @@ def register_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("data", help="task file or folder (as for `fute embed`)")
     p.add_argument("-o", "--out", required=True, help="new folder for the model")
-    p.add_argument("--surrogate", default=DEFAULT_SURROGATE,
-                   help=f"packaged model name or local model folder (default {DEFAULT_SURROGATE})")
+    p.add_argument(
+        "--surrogate",
+        default=DEFAULT_SURROGATE,
+        help=f"packaged model name or local model folder (default {DEFAULT_SURROGATE})",
+    )
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--batch-size", type=int, default=32)

@@ -41,7 +41,9 @@ def default_cache_dir() -> Path:
 
 def cache_key(adapter: ModelAdapter, corpus: UnlabelledCorpus) -> str:
     """sha256 of the adapter identity (model + prompt), its outputs' shape, and U's hash."""
-    return identity_hash(_CACHE_FORMAT, adapter.identity(), adapter.output_kind, *adapter.label_names, corpus.hash)
+    return identity_hash(
+        _CACHE_FORMAT, adapter.identity(), adapter.output_kind, *adapter.label_names, corpus.hash
+    )
 
 
 def _adapter_name(adapter: ModelAdapter) -> str:
@@ -67,9 +69,15 @@ def _read_cache(path: Path, adapter: ModelAdapter, n: int) -> np.ndarray | None:
 
 
 def _write_cache(path: Path, preds: np.ndarray, adapter: ModelAdapter, corpus: UnlabelledCorpus) -> None:
-    meta = {"format": _CACHE_FORMAT, "adapter": _adapter_name(adapter), "identity": adapter.identity(),
-            "output_kind": adapter.output_kind, "label_names": list(adapter.label_names),
-            "corpus": corpus.hash, "corpus_source": corpus.source}
+    meta = {
+        "format": _CACHE_FORMAT,
+        "adapter": _adapter_name(adapter),
+        "identity": adapter.identity(),
+        "output_kind": adapter.output_kind,
+        "label_names": list(adapter.label_names),
+        "corpus": corpus.hash,
+        "corpus_source": corpus.source,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
     try:
@@ -110,7 +118,7 @@ def predict_corpus(
     bar = tqdm(total=n, desc=f"predict {name}", disable=not progress, leave=False, unit="ex")
     try:
         for start in range(0, n, batch_size):
-            chunk = corpus.examples[start:start + batch_size]
+            chunk = corpus.examples[start : start + batch_size]
             out = adapter.predict(chunk)
             parts.append(validate_outputs(out, adapter, len(chunk), name))
             bar.update(len(chunk))
@@ -123,14 +131,23 @@ def predict_corpus(
     return preds
 
 
-def model_task(adapter: ModelAdapter, corpus: UnlabelledCorpus, predictions: np.ndarray, name: str) -> TaskData:
+def model_task(
+    adapter: ModelAdapter, corpus: UnlabelledCorpus, predictions: np.ndarray, name: str
+) -> TaskData:
     """U's examples labelled with the model's outputs: a ``soft`` or ``regression`` task."""
     examples: list[Example] = []
     for ex, y in zip(corpus.examples, predictions, strict=True):
-        label: float | tuple[float, ...] = float(y) if adapter.output_kind == "regression" else tuple(float(v) for v in y)
+        label: float | tuple[float, ...] = (
+            float(y) if adapter.output_kind == "regression" else tuple(float(v) for v in y)
+        )
         examples.append(Example(text=ex.text, label=label, text_pair=ex.text_pair))
-    return TaskData(name=name, examples=tuple(examples), label_kind=adapter.output_kind,
-                    label_names=adapter.label_names, source=corpus.source)
+    return TaskData(
+        name=name,
+        examples=tuple(examples),
+        label_kind=adapter.output_kind,
+        label_names=adapter.label_names,
+        source=corpus.source,
+    )
 
 
 def embed_model(
@@ -150,8 +167,9 @@ def embed_model(
         ModelError: the model misbehaved; nothing was cached or written.
     """
     name = info.name if info is not None else _adapter_name(adapter)
-    preds = predict_corpus(adapter, corpus, cache_dir=cache_dir, use_cache=use_cache,
-                           batch_size=batch_size, progress=progress)
+    preds = predict_corpus(
+        adapter, corpus, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size, progress=progress
+    )
     if adapter.output_kind == "regression" and float(np.std(preds)) == 0.0:
         logger.warning("model %s gives the same score on all of U: its embedding carries little", name)
     task = model_task(adapter, corpus, preds, name)
@@ -160,8 +178,13 @@ def embed_model(
     used = min(len(task.examples), cap) if isinstance(cap, int) else len(task.examples)
     base = info or TaskInfo(name=name)
     full_info = TaskInfo(
-        name=base.name, kind="model", task_type=base.task_type, label_kind=adapter.output_kind,
-        label_names=adapter.label_names, source=base.source or _adapter_name(adapter),
-        n_examples=used, tags=base.tags,
+        name=base.name,
+        kind="model",
+        task_type=base.task_type,
+        label_kind=adapter.output_kind,
+        label_names=adapter.label_names,
+        source=base.source or _adapter_name(adapter),
+        n_examples=used,
+        tags=base.tags,
     )
     return method.embed(task, full_info, corpus=corpus.hash, progress=progress)

@@ -39,7 +39,8 @@ def render_table(names: Sequence[str], sims: np.ndarray, title: str = "cosine si
         others = [j for j in range(len(names)) if j != i]
         best = max(others, key=lambda j: sims[i, j]) if others else -1
         cells = [
-            f"[bold green]{sims[i, j]:.3f}[/]" if j == best else f"{sims[i, j]:.3f}" for j in range(len(names))
+            f"[bold green]{sims[i, j]:.3f}[/]" if j == best else f"{sims[i, j]:.3f}"
+            for j in range(len(names))
         ]
         table.add_row(name, *cells)
     console = Console(width=max(80, 16 + 10 * len(names)), record=True, force_terminal=False)

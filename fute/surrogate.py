@@ -34,7 +34,7 @@ _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spiece.model", "sentencepiec
 def _bert_like(config: Any) -> nn.Module:
     from transformers import AutoModel
 
-    return AutoModel.from_config(config)
+    return AutoModel.from_config(config)  # type: ignore[no-any-return, no-untyped-call]
 
 
 def _t5_encoder(config: Any) -> nn.Module:
@@ -59,11 +59,15 @@ _BACKBONES: dict[str, Callable[[Any], nn.Module]] = {
 
 
 def _layers_bert(model: nn.Module) -> nn.ModuleList:
-    return model.encoder.layer  # type: ignore[no-any-return]
+    layers = model.get_submodule("encoder.layer")
+    assert isinstance(layers, nn.ModuleList)
+    return layers
 
 
 def _layers_t5(model: nn.Module) -> nn.ModuleList:
-    return model.encoder.block  # type: ignore[no-any-return]
+    layers = model.get_submodule("encoder.block")
+    assert isinstance(layers, nn.ModuleList)
+    return layers
 
 
 # Config class name -> the list of transformer layers (the prefix method hooks each one).

@@ -85,7 +85,9 @@ def train(
     model.train()
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, unit="step")
     for epoch in range(config.epochs):
-        for batch in iter_batches(train_data, config.batch_size, pad_id, shuffle=True, seed=config.seed + epoch):
+        for batch in iter_batches(
+            train_data, config.batch_size, pad_id, shuffle=True, seed=config.seed + epoch
+        ):
             loss = task_loss(model(batch), batch.targets, kind)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]

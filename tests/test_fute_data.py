@@ -80,7 +80,9 @@ def test_parquet_and_hf_folder(tmp_path: Path) -> None:
 
     pq.write_table(pa.Table.from_pylist(ROWS), tmp_path / "d.parquet")
     assert load_task(tmp_path / "d.parquet").label_names == ("neg", "pos")
-    ds = datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS), "test": datasets.Dataset.from_list(ROWS[:2])})
+    ds = datasets.DatasetDict(
+        {"train": datasets.Dataset.from_list(ROWS), "test": datasets.Dataset.from_list(ROWS[:2])}
+    )
     ds.save_to_disk(str(tmp_path / "hf"))
     assert len(load_task(tmp_path / "hf").examples) == 4
     assert len(load_task(tmp_path / "hf", split="test").examples) == 2
@@ -129,9 +131,18 @@ def test_mixed_label_kinds_in_one_task(tmp_path: Path) -> None:
 
 def test_soft_labels_must_sum_to_one_and_agree_in_width(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"s\.jsonl:2: field 'label': soft label sums to 0\.9"):
-        load_task(write_jsonl(tmp_path / "s.jsonl", [{"text": "a", "label": [0.5, 0.5]}, {"text": "b", "label": [0.4, 0.5]}]))
+        load_task(
+            write_jsonl(
+                tmp_path / "s.jsonl", [{"text": "a", "label": [0.5, 0.5]}, {"text": "b", "label": [0.4, 0.5]}]
+            )
+        )
     with pytest.raises(DataError, match=r"w\.jsonl:2.*3 probabilities, the first row has 2"):
-        load_task(write_jsonl(tmp_path / "w.jsonl", [{"text": "a", "label": [0.5, 0.5]}, {"text": "b", "label": [0.2, 0.3, 0.5]}]))
+        load_task(
+            write_jsonl(
+                tmp_path / "w.jsonl",
+                [{"text": "a", "label": [0.5, 0.5]}, {"text": "b", "label": [0.2, 0.3, 0.5]}],
+            )
+        )
 
 
 def test_nan_regression_score_and_empty_text(tmp_path: Path) -> None:
@@ -145,7 +156,9 @@ def test_nan_regression_score_and_empty_text(tmp_path: Path) -> None:
 
 def test_single_class_and_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="at least 2 classes"):
-        load_task(write_jsonl(tmp_path / "one.jsonl", [{"text": "a", "label": "x"}, {"text": "b", "label": "x"}]))
+        load_task(
+            write_jsonl(tmp_path / "one.jsonl", [{"text": "a", "label": "x"}, {"text": "b", "label": "x"}])
+        )
     (tmp_path / "d.xml").write_text("<x/>")
     with pytest.raises(ConfigError, match="cannot tell the format"):
         load_task(tmp_path / "d.xml")

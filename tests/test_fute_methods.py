@@ -23,8 +23,13 @@ from tests.conftest import suite_task
 @pytest.fixture(scope="module")
 def tiny(surrogate: Surrogate) -> Surrogate:
     """A 2-layer random BERT with the real tokenizer: fast enough for exact reference maths."""
-    config = BertConfig(vocab_size=surrogate.tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=32)
+    config = BertConfig(
+        vocab_size=surrogate.tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
     torch.manual_seed(0)
     model = BertModel(config).eval()
     return Surrogate("tiny", surrogate.folder, config, surrogate.tokenizer, "0" * 64, model)
@@ -48,15 +53,24 @@ def reference_fisher(tiny: Surrogate, task: TaskData, estimator: str, batch_size
 
     def flat_grad(loss: torch.Tensor) -> torch.Tensor:
         grads = torch.autograd.grad(loss, params, allow_unused=True)
-        return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
+        return torch.cat(
+            [
+                (g if g is not None else torch.zeros_like(p)).reshape(-1)
+                for g, p in zip(grads, params, strict=False)
+            ]
+        )
 
     n = len(task.examples)
     if estimator == "batch_sq":
-        total = sum(flat_grad(task_loss(model(b), b.targets, "class")).square()
-                    for b in iter_batches(data, batch_size, tiny.tokenizer.pad_token_id, shuffle=False))
+        total = sum(
+            flat_grad(task_loss(model(b), b.targets, "class")).square()
+            for b in iter_batches(data, batch_size, tiny.tokenizer.pad_token_id, shuffle=False)
+        )
         return total / n  # type: ignore[no-any-return]
-    per_example = [flat_grad(task_loss(model(b), b.targets, "class"))
-                   for b in iter_batches(data, 1, tiny.tokenizer.pad_token_id, shuffle=False)]
+    per_example = [
+        flat_grad(task_loss(model(b), b.targets, "class"))
+        for b in iter_batches(data, 1, tiny.tokenizer.pad_token_id, shuffle=False)
+    ]
     stacked = torch.stack(per_example)
     if estimator == "mean_sq":
         return stacked.mean(0).square()
@@ -86,9 +100,9 @@ def test_estimators_differ(tiny: Surrogate) -> None:
 def test_parameter_set_without_word_embeddings(tiny: Surrogate) -> None:
     task = toy_task()
     full = FimMethod(tiny, FimSettings(epochs=0, max_length=32, dim=64)).fisher(task, progress=False)
-    cut = FimMethod(tiny, FimSettings(epochs=0, max_length=32, dim=64, parameters="no_word_embeddings")).fisher(
-        task, progress=False
-    )
+    cut = FimMethod(
+        tiny, FimSettings(epochs=0, max_length=32, dim=64, parameters="no_word_embeddings")
+    ).fisher(task, progress=False)
     assert len(cut) == len(full) - 1
     assert "embeddings.word_embeddings.weight" not in dict(cut)
 
@@ -105,7 +119,9 @@ def test_bad_settings_list_valid_values(tiny: Surrogate) -> None:
 
 
 def test_prefix_trains_every_layer(tiny: Surrogate) -> None:
-    method = PromptMethod(tiny, PromptSettings(kind="prefix", length=4, epochs=2, max_length=32, batch_size=4))
+    method = PromptMethod(
+        tiny, PromptSettings(kind="prefix", length=4, epochs=2, max_length=32, batch_size=4)
+    )
     emb = method.embed(toy_task(), progress=False)
     assert emb.vector.shape == (4 * 16,)
     # The hooks must leave the shared frozen backbone clean for the next task.

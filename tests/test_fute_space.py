@@ -14,16 +14,25 @@ from fute.similarity import cosine_matrix
 from fute.space import EmbeddingSpace, check_same_space
 
 SPACE = EmbeddingSpace(
-    surrogate_name="mini", surrogate_hash="abc123", method="fim", settings='{"lr":1}', dim=4, library_version="0"
+    surrogate_name="mini",
+    surrogate_hash="abc123",
+    method="fim",
+    settings='{"lr":1}',
+    dim=4,
+    library_version="0",
 )
 
 
-def emb(vec: list[float], space: EmbeddingSpace = SPACE, name: str = "t", kind: str = "dataset") -> TaskEmbedding:
+def emb(
+    vec: list[float], space: EmbeddingSpace = SPACE, name: str = "t", kind: str = "dataset"
+) -> TaskEmbedding:
     return TaskEmbedding(np.asarray(vec, dtype=np.float32), space, TaskInfo(name=name, kind=kind))  # type: ignore[arg-type]
 
 
 def test_roundtrip_keeps_vector_space_and_task(tmp_path: Path) -> None:
-    info = TaskInfo(name="sst", kind="dataset", task_type="sentiment", label_names=("neg", "pos"), tags=("en",))
+    info = TaskInfo(
+        name="sst", kind="dataset", task_type="sentiment", label_names=("neg", "pos"), tags=("en",)
+    )
     e = TaskEmbedding(np.arange(4, dtype=np.float32), SPACE, info, full=np.ones(10, dtype=np.float32))
     path = save_embedding(e, tmp_path / "sub" / "e.safetensors", with_full=True)
     back = load_embedding(path, with_full=True)

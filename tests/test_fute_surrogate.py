@@ -47,7 +47,7 @@ def test_missing_folder_says_where_and_how(tmp_path: Path) -> None:
 
 
 def test_folder_without_weights_or_config(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match="no config.json"):
+    with pytest.raises(ModelNotFoundError, match=r"no config\.json"):
         load_surrogate(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(ModelNotFoundError, match="no weight files"):
@@ -67,8 +67,15 @@ def test_local_t5_encoder_folder(tmp_path: Path, surrogate: Surrogate) -> None:
     """A user's T5 checkpoint works as surrogate (tiny random weights, the MiniLM tokenizer)."""
     from transformers import T5Config, T5ForConditionalGeneration
 
-    config = T5Config(vocab_size=surrogate.tokenizer.vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2,
-                      num_heads=4, decoder_start_token_id=0)
+    config = T5Config(
+        vocab_size=surrogate.tokenizer.vocab_size,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        decoder_start_token_id=0,
+    )
     T5ForConditionalGeneration(config).save_pretrained(tmp_path)
     surrogate.tokenizer.save_pretrained(tmp_path)
     t5 = load_surrogate(tmp_path)
@@ -80,8 +87,11 @@ def test_local_t5_encoder_folder(tmp_path: Path, surrogate: Surrogate) -> None:
 def test_folder_without_tokenizer(tmp_path: Path) -> None:
     from transformers import BertConfig, BertModel
 
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                         vocab_size=100)).save_pretrained(tmp_path)
+    BertModel(
+        BertConfig(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=100
+        )
+    ).save_pretrained(tmp_path)
     with pytest.raises(ModelNotFoundError, match="no tokenizer files"):
         load_surrogate(tmp_path)
 
@@ -90,8 +100,11 @@ def test_truncated_checkpoint_fails_loudly(tmp_path: Path, surrogate: Surrogate)
     from safetensors.torch import load_file, save_file
     from transformers import BertConfig, BertModel
 
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                         vocab_size=100)).save_pretrained(tmp_path)
+    BertModel(
+        BertConfig(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=100
+        )
+    ).save_pretrained(tmp_path)
     surrogate.tokenizer.save_pretrained(tmp_path)
     weights = tmp_path / "model.safetensors"
     state = load_file(str(weights))

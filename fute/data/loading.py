@@ -48,13 +48,16 @@ def detect_format(path: Path) -> DataFormat:
     if path.is_dir():
         return "hf"
     name = path.name.lower().removesuffix(".gz")
-    for suffix, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".csv", "csv"),
-                        (".tsv", "tsv"), (".parquet", "parquet")):
+    for suffix, fmt in (
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".csv", "csv"),
+        (".tsv", "tsv"),
+        (".parquet", "parquet"),
+    ):
         if name.endswith(suffix):
             return fmt  # type: ignore[return-value]
-    raise ConfigError(
-        f"{path}: cannot tell the format from the name; pass one of {list(DATA_FORMATS)}"
-    )
+    raise ConfigError(f"{path}: cannot tell the format from the name; pass one of {list(DATA_FORMATS)}")
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -83,9 +86,7 @@ def _csv_rows(path: Path, delimiter: str) -> Iterator[_Row]:
         try:
             for values in reader:
                 if None in values:
-                    raise DataError(
-                        f"{path}:{reader.line_num}: more cells than the header has columns"
-                    )
+                    raise DataError(f"{path}:{reader.line_num}: more cells than the header has columns")
                 yield _Row(f"{path}:{reader.line_num}", dict(values))
         except csv.Error as exc:
             raise DataError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from exc
@@ -307,9 +308,7 @@ def load_task(
         labels = list(soft)
     if kind != "regression" and len(names) < 2:
         raise DataError(f"{path}: a classification task needs at least 2 classes, found {list(names)}")
-    examples = tuple(
-        Example(text=t, text_pair=p, label=y) for (t, p), y in zip(texts, labels, strict=True)
-    )
+    examples = tuple(Example(text=t, text_pair=p, label=y) for (t, p), y in zip(texts, labels, strict=True))
     logger.info("loaded %d %s examples from %s", len(examples), kind, path)
     return TaskData(
         name=name or path.name.split(".")[0],

@@ -42,7 +42,7 @@ def make_settings(method: str, overrides: dict[str, Any] | None = None) -> Any:
 
 def make_method(method: str, surrogate: Surrogate, settings: Any = None) -> EmbeddingMethod:
     """Bind ``method`` to ``surrogate``; ``settings`` is a dataclass, a dict of overrides, or None."""
-    cls, factory = _TABLE[method] if method in _TABLE else (None, None)
+    cls, factory = _TABLE.get(method, (None, None))
     if cls is None or factory is None:
         raise ConfigError(f"unknown method {method!r}; valid: {list(METHODS)}")
     if settings is None or isinstance(settings, dict):

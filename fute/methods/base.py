@@ -21,7 +21,12 @@ class EmbeddingMethod(Protocol):
         ...
 
     def embed(
-        self, task: TaskData, info: TaskInfo | None = None, *, corpus: str | None = None, progress: bool = True
+        self,
+        task: TaskData,
+        info: TaskInfo | None = None,
+        *,
+        corpus: str | None = None,
+        progress: bool = True,
     ) -> TaskEmbedding:
         """Embed a labelled task (a dataset, or a model's outputs on the corpus ``corpus``)."""
         ...
@@ -61,6 +66,13 @@ def make_space(surrogate: Surrogate, parts: SpaceParts, corpus: str | None) -> E
         corpus=corpus,
         library_version=__version__,
     )
+
+
+def info_for(task: TaskData, info: TaskInfo | None) -> TaskInfo:
+    """The caller's TaskInfo (or a dataset default) with the example count actually used."""
+    from dataclasses import replace
+
+    return replace(info or default_info(task), n_examples=len(task.examples))
 
 
 def default_info(task: TaskData) -> TaskInfo:

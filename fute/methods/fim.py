@@ -28,7 +28,7 @@ from fute.data.split import cap_examples, split_task
 from fute.embedding import TaskEmbedding, TaskInfo
 from fute.errors import ConfigError
 from fute.heads import TaskHead, task_loss, task_targets
-from fute.methods.base import SpaceParts, default_info, make_space, settings_json
+from fute.methods.base import SpaceParts, info_for, make_space, settings_json
 from fute.reduce import CountSketch
 from fute.runtime import seeded
 from fute.space import EmbeddingSpace
@@ -90,18 +90,25 @@ class FimMethod:
         return make_space(self.surrogate, parts, corpus)
 
     def embed(
-        self, task: TaskData, info: TaskInfo | None = None, *, corpus: str | None = None, progress: bool = True
+        self,
+        task: TaskData,
+        info: TaskInfo | None = None,
+        *,
+        corpus: str | None = None,
+        progress: bool = True,
     ) -> TaskEmbedding:
         """Fine-tune on ``task``, compute the Fisher vector, sketch it."""
+        task = cap_examples(task, self.settings.max_examples, self.settings.seed)
         full_named = self.fisher(task, progress=progress)
         vector = self.sketch.project(full_named)
         full = np.concatenate([t.reshape(-1).numpy() for _, t in full_named]).astype(np.float32)
-        info = info or default_info(task)
-        return TaskEmbedding(vector=vector, space=self.space(corpus), task=info, full=full)
+        return TaskEmbedding(vector=vector, space=self.space(corpus), task=info_for(task, info), full=full)
 
     def fisher(self, task: TaskData, *, progress: bool = True) -> list[tuple[str, torch.Tensor]]:
         """The full Fisher vector as named tensors, in the backbone's parameter order."""
-        return self.fisher_estimates(task, (self.settings.estimator,), progress=progress)[self.settings.estimator]
+        return self.fisher_estimates(task, (self.settings.estimator,), progress=progress)[
+            self.settings.estimator
+        ]
 
     def fisher_estimates(
         self, task: TaskData, estimators: tuple[Estimator, ...], *, progress: bool = True
@@ -123,13 +130,22 @@ class FimMethod:
             if s.patience is not None and s.epochs > 0:
                 parts = split_task(task, 0.1, s.seed)
                 train_data = encode(parts.train.examples, tok, s.max_length, task_targets(parts.train))
-                dev_data: Encoded | None = encode(parts.dev.examples, tok, s.max_length, task_targets(parts.dev))
+                dev_data: Encoded | None = encode(
+                    parts.dev.examples, tok, s.max_length, task_targets(parts.dev)
+                )
             else:
                 train_data = encode(task.examples, tok, s.max_length, task_targets(task))
                 dev_data = None
             train(
-                model, list(model.parameters()), train_data, task.label_kind, config, tok.pad_token_id,
-                dev_data, desc=f"fim fine-tune {task.name}", progress=progress,
+                model,
+                list(model.parameters()),
+                train_data,
+                task.label_kind,
+                config,
+                tok.pad_token_id,
+                dev_data,
+                desc=f"fim fine-tune {task.name}",
+                progress=progress,
             )
             all_data = encode(task.examples, tok, s.max_length, task_targets(task))
             named = self._selected(backbone)
@@ -140,7 +156,7 @@ class FimMethod:
     def _selected(self, backbone: nn.Module) -> list[tuple[str, nn.Parameter]]:
         named = list(backbone.named_parameters())
         if self.settings.parameters == "no_word_embeddings":
-            word = backbone.get_input_embeddings().weight  # type: ignore[operator, union-attr]
+            word = backbone.get_input_embeddings().weight  # type: ignore[operator]
             named = [(n, p) for n, p in named if p is not word]
         return named
 

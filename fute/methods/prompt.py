@@ -26,7 +26,7 @@ from fute.data.split import cap_examples
 from fute.embedding import TaskEmbedding, TaskInfo
 from fute.errors import ConfigError
 from fute.heads import TaskHead, task_targets
-from fute.methods.base import SpaceParts, default_info, make_space, settings_json
+from fute.methods.base import SpaceParts, info_for, make_space, settings_json
 from fute.runtime import seeded
 from fute.space import EmbeddingSpace
 from fute.surrogate import Surrogate
@@ -143,7 +143,12 @@ class PromptMethod:
         return LayerPrefix(s.length, hidden, self.surrogate.layers(self._frozen), s.init_scale)
 
     def embed(
-        self, task: TaskData, info: TaskInfo | None = None, *, corpus: str | None = None, progress: bool = True
+        self,
+        task: TaskData,
+        info: TaskInfo | None = None,
+        *,
+        corpus: str | None = None,
+        progress: bool = True,
     ) -> TaskEmbedding:
         """Train a prompt and head on ``task`` with the surrogate frozen; return prompt − start."""
         s = self.settings
@@ -160,10 +165,18 @@ class PromptMethod:
             config = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, seed=s.seed)
             try:
                 params = [*prompt.parameters(), *head.parameters()]
-                train(model, params, data, task.label_kind, config, tok.pad_token_id,
-                      desc=f"prompt {task.name}", progress=progress)
+                train(
+                    model,
+                    params,
+                    data,
+                    task.label_kind,
+                    config,
+                    tok.pad_token_id,
+                    desc=f"prompt {task.name}",
+                    progress=progress,
+                )
             finally:
                 if isinstance(prompt, LayerPrefix):
                     prompt.remove()
         vector = (prompt.embedding() - start).numpy().astype(np.float32)
-        return TaskEmbedding(vector=vector, space=self.space(corpus), task=info or default_info(task))
+        return TaskEmbedding(vector=vector, space=self.space(corpus), task=info_for(task, info))

@@ -14,7 +14,7 @@ from fute.data.split import cap_examples
 from fute.embedding import TaskEmbedding, TaskInfo
 from fute.errors import ConfigError
 from fute.heads import mean_pool
-from fute.methods.base import SpaceParts, default_info, make_space, settings_json
+from fute.methods.base import SpaceParts, info_for, make_space, settings_json
 from fute.space import EmbeddingSpace
 from fute.surrogate import Surrogate
 
@@ -53,7 +53,12 @@ class TextMethod:
         return make_space(self.surrogate, parts, None)
 
     def embed(
-        self, task: TaskData, info: TaskInfo | None = None, *, corpus: str | None = None, progress: bool = True
+        self,
+        task: TaskData,
+        info: TaskInfo | None = None,
+        *,
+        corpus: str | None = None,
+        progress: bool = True,
     ) -> TaskEmbedding:
         """Average the pooled states of the task's texts."""
         s = self.settings
@@ -62,11 +67,13 @@ class TextMethod:
         total = torch.zeros(self.surrogate.hidden_size, dtype=torch.float64)
         bar = tqdm(total=len(data), desc=f"text {task.name}", disable=not progress, leave=False, unit="ex")
         with torch.inference_mode():
-            for batch in iter_batches(data, s.batch_size, self.surrogate.tokenizer.pad_token_id, shuffle=False):
+            for batch in iter_batches(
+                data, s.batch_size, self.surrogate.tokenizer.pad_token_id, shuffle=False
+            ):
                 kwargs = {} if batch.token_type_ids is None else {"token_type_ids": batch.token_type_ids}
                 out = self._model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, **kwargs)
                 total += mean_pool(out.last_hidden_state, batch.attention_mask).sum(dim=0).double()
                 bar.update(len(batch.index))
         bar.close()
         vector = (total / len(data)).numpy().astype(np.float32)
-        return TaskEmbedding(vector=vector, space=self.space(), task=info or default_info(task))
+        return TaskEmbedding(vector=vector, space=self.space(), task=info_for(task, info))

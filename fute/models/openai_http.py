@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -89,7 +88,7 @@ class OpenAIAdapter:
                 if exc.code < 500:
                     raise ModelError(f"endpoint {url} answered HTTP {exc.code}: {detail}") from exc
                 last = exc
-            except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 last = exc
             else:
                 try:

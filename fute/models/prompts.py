@@ -82,10 +82,14 @@ def _parse_prompt(name: str, raw: Any, where: str) -> PromptSpec:
         raise ConfigError(f"{where}: prompt {name!r} needs 'labels': a mapping of at least 2 classes to verbalisers")
     parsed: list[tuple[str, tuple[str, ...]]] = []
     for cls, words in labels.items():
+        # YAML 1.1 reads unquoted yes/no/on/off as booleans: say so rather than use "False".
+        hint = " (quote words such as 'yes', 'no', 'on', 'off' in YAML)"
+        if not isinstance(cls, str):
+            raise ConfigError(f"{where}: prompt {name!r}: class name {cls!r} is not a string{hint}")
         if isinstance(words, str):
             words = [words]
         if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
-            raise ConfigError(f"{where}: prompt {name!r}, class {cls!r}: verbalisers must be non-empty strings")
+            raise ConfigError(f"{where}: prompt {name!r}, class {cls!r}: verbalisers must be non-empty strings{hint}")
         parsed.append((str(cls), tuple(words)))
     system = raw.get("system")
     if system is not None and not isinstance(system, str):

@@ -1,0 +1,110 @@
+"""Where finished units go: an in-process :class:`TaskStore` or a server through the client.
+
+Both have the TaskSearch API, so one class serves both. An upload is an upsert by task id
+(the manifest entry's name) into the index space named like the manifest space: uploading
+the same unit twice replaces it, which is what makes a resumed job leave every unit
+exactly once in the index. A space is created on first use with the embedding's identity;
+an existing space with another identity refuses the upload (FAILED_PRECONDITION).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol
+
+from fute_client.errors import AlreadyExistsError, NotFoundError, TaskSearchError
+from fute_client.types import Space, SpaceIdentity, Task, UpsertResult
+
+from fute.embedding import TaskEmbedding
+from indexer.errors import IndexerError
+from server.embedding_upload import identity_of, task_of
+
+logger = logging.getLogger(__name__)
+
+
+class TaskSearchAPI(Protocol):
+    """The part of the TaskSearch API a sink uses (``TaskStore`` and ``TaskSearchClient`` both have it)."""
+
+    def describe_space(self, name: str) -> Space: ...
+
+    def create_space(self, name: str, dim: int, *, backend: str = "flat",
+                     identity: SpaceIdentity | None = None) -> Space: ...
+
+    def upsert(self, space: str, tasks: list[Task], *,
+               expected_identity: SpaceIdentity | None = None) -> UpsertResult: ...
+
+
+class Sink:
+    """Upserts embeddings into spaces of a TaskSearch API, creating spaces as needed.
+
+    Args:
+        api: a ``TaskStore`` or a ``TaskSearchClient``.
+        name: identifies the target in the ledger (``store:/abs/dir`` or ``server:host:port``).
+    """
+
+    def __init__(self, api: TaskSearchAPI, name: str) -> None:
+        self.api = api
+        self.name = name
+        self._ready: set[str] = set()
+
+    def _ensure_space(self, space: str, emb: TaskEmbedding, backend: str) -> None:
+        if space in self._ready:
+            return
+        try:
+            self.api.describe_space(space)
+        except NotFoundError:
+            try:
+                self.api.create_space(space, emb.space.dim, backend=backend, identity=identity_of(emb.space))
+                logger.info("created space %r (dim %d, %s) on %s", space, emb.space.dim, backend, self.name)
+            except AlreadyExistsError:
+                pass  # another job created it meanwhile; the upsert checks its identity
+        self._ready.add(space)
+
+    def upload(self, space: str, task_id: str, emb: TaskEmbedding, *, backend: str = "flat") -> None:
+        """Upsert one embedding as task ``task_id``.
+
+        Raises:
+            IndexerError: the target refused it (identity mismatch, invalid vector, unreachable).
+        """
+        try:
+            self._ensure_space(space, emb, backend)
+            result = self.api.upsert(space, [task_of(emb, task_id)], expected_identity=identity_of(emb.space))
+        except TaskSearchError as exc:
+            raise IndexerError(f"upload of {task_id!r} to space {space!r} on {self.name}: {exc}") from exc
+        if result.failed:
+            detail = "; ".join(e.message for e in result.errors)
+            raise IndexerError(f"upload of {task_id!r} to space {space!r} on {self.name} rejected: {detail}")
+
+    def close(self) -> None:
+        """Close the underlying store or channel."""
+        close = getattr(self.api, "close", None)
+        if close is not None:
+            close()
+
+
+def store_sink(path: str | Path) -> Sink:
+    """A sink over an in-process ``TaskStore`` in ``path`` (created if missing)."""
+    from server.config import StoreConfig
+    from server.store.task_store import TaskStore
+
+    resolved = Path(path).resolve()
+    try:
+        store = TaskStore(StoreConfig(path=resolved, device="cpu"))
+    except TaskSearchError as exc:
+        raise IndexerError(f"cannot open store {resolved}: {exc}") from exc
+    return Sink(store, f"store:{resolved}")
+
+
+def server_sink(target: str, *, token: str | None = None, root_certificates: bytes | None = None,
+                timeout: float = 30.0) -> Sink:
+    """A sink over a TaskSearch server at ``host:port``; checked to be reachable first."""
+    from fute_client import TaskSearchClient
+
+    client = TaskSearchClient(target, token=token, root_certificates=root_certificates, timeout=timeout)
+    try:
+        client.server_info()
+    except TaskSearchError as exc:
+        client.close()
+        raise IndexerError(f"cannot reach the server at {target}: {exc}") from exc
+    return Sink(client, f"server:{target}")

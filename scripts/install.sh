@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create .venv (Python >= 3.11) and install the project with its client and dev tools.
+# torch is pinned to the CPU build first: an unpinned torch would pull a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -c 'import sys; assert sys.version_info >= (3, 11), f"Python >= 3.11 needed, this is {sys.version}"'
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ./clients -e ".[dev]"

@@ -1,0 +1,181 @@
+"""Helpers of the reliability tests: a server in a subprocess, loopback configs, checks.
+
+Mirrors ``tests/server/server_testkit.py`` (which is only importable from that folder) for
+what these tests need: a free loopback port, a ``python -m server serve`` subprocess that
+can be killed with SIGKILL, and a consistency check of a whole space over gRPC.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from fute_client import TaskSearchClient
+from fute_client.errors import TaskSearchError
+from server.config import IndexParams, ServerConfig, StoreConfig
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def loopback_config(path: Path, **kwargs: Any) -> ServerConfig:
+    """An in-process server config on 127.0.0.1, port 0, CPU, small IVF parameters."""
+    store_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("max_k", "max_queries", "max_batch")}
+    store = StoreConfig(
+        path=path, device="cpu", index_params=IndexParams(ivf_nlist=16, ivf_nprobe=16), **store_kwargs
+    )
+    return ServerConfig(store=store, host="127.0.0.1", port=0, workers=8, grace_s=1.0, **kwargs)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32)."""
+    x = np.asarray(x, dtype=np.float32)
+    out: np.ndarray = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    return out
+
+
+class ServerProcess:
+    """``python -m server serve`` on a store directory, in its own process.
+
+    ``start()`` returns once the server answers calls; ``kill9()`` sends SIGKILL and reaps
+    it; ``start()`` again reopens the same store (as an operator's restart would).
+    """
+
+    def __init__(self, store: Path, *extra_args: str) -> None:
+        self.store = store
+        self.extra_args = extra_args
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def target(self) -> str:
+        """``host:port`` of the server."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Launch the server and wait until ``ListSpaces`` answers (or fail with its stderr)."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "serve",
+                "--store",
+                str(self.store),
+                "--port",
+                str(self.port),
+                "--device",
+                "cpu",
+                "--log-level",
+                "WARNING",
+                *self.extra_args,
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        with TaskSearchClient(self.target, timeout=2.0, max_attempts=1) as c:
+            while True:
+                if self.proc.poll() is not None:
+                    _, err = self.proc.communicate()
+                    raise AssertionError(f"server exited with {self.proc.returncode}: {err.decode()}")
+                try:
+                    c.list_spaces()
+                    return
+                except TaskSearchError:
+                    if time.monotonic() > deadline:
+                        self.kill9()
+                        raise AssertionError(f"server did not answer within {START_TIMEOUT_S}s") from None
+                    time.sleep(0.05)
+
+    def kill9(self) -> None:
+        """SIGKILL the server (no cleanup of any kind) and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.communicate(timeout=10)
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.kill9()
+
+
+def run_server_until_exit(store: Path, timeout_s: float = 60.0) -> tuple[int, str]:
+    """Run ``python -m server serve`` on ``store`` and return (exit code, stderr).
+
+    Used on stores that must refuse to start; a server that starts anyway is killed after
+    ``timeout_s`` and reported with the exit code of the kill.
+    """
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "serve",
+            "--store",
+            str(store),
+            "--port",
+            str(free_port()),
+            "--device",
+            "cpu",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=timeout_s,
+        check=False,
+    )
+    return proc.returncode, proc.stderr.decode(errors="replace")
+
+
+def assert_space_consistent(
+    c: TaskSearchClient, space: str, dim: int, *, exact: bool = True
+) -> dict[str, np.ndarray]:
+    """Check that a space's index and metadata agree; returns its stored vectors by id.
+
+    * ``DescribeSpace.task_count`` equals the number of tasks listed page by page;
+    * a search with k = all returns only listed ids, and on an exact (flat) space exactly
+      the listed ids (no orphan in the index, no task missing from it);
+    * each task's own vector finds it first with cosine ~1.
+    """
+    stored = {t.id: t.vector for t in c.iter_tasks(space, page_size=1000, with_vectors=True)}
+    vectors = {k: v for k, v in stored.items() if v is not None}
+    assert len(vectors) == len(stored), "ListTasks returned tasks without vectors"
+    assert c.describe_space(space).task_count == len(vectors)
+    if not vectors:
+        return vectors
+    ids = sorted(vectors)
+    matrix = np.stack([vectors[i] for i in ids]).astype(np.float32)
+    assert matrix.shape[1] == dim
+    k = min(len(ids), 1024)
+    everything = [h.id for h in c.search(space, matrix[:1], k=k)[0]]
+    assert set(everything) <= set(ids), f"{space}: the index returns ids the metadata lacks"
+    if exact and len(ids) <= k:
+        assert sorted(everything) == ids, f"{space}: index and metadata disagree on the ids"
+    for start in range(0, len(ids), 256):
+        block = matrix[start : start + 256]
+        for task_id, hits in zip(ids[start : start + 256], c.search(space, block, k=1), strict=True):
+            assert hits and hits[0].id == task_id, f"{task_id} is not found by its own vector"
+            assert abs(hits[0].score - 1.0) < 1e-4
+    return vectors
