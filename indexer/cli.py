@@ -25,15 +25,27 @@ def default_state_dir(manifest: Path) -> Path:
 def _cmd_index(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from indexer.errors import IndexerError
     from indexer.manifest import load_manifest
     from indexer.report import render_summary
     from indexer.runner import RunOptions, default_parallelism, run_job
     from indexer.sinks import Sink, server_sink, store_sink
     from indexer.state import StateDir
 
+    if args.store is None and args.server is None and not args.dry_run:
+        raise IndexerError("give a target: --store DIR or --server HOST:PORT (or --dry-run)")
+    console = Console(stderr=True)
     if not args.quiet:
         # Per-unit lines with the overall ETA; `fute` itself configures WARNING by default.
         logging.getLogger("indexer").setLevel(logging.INFO)
+        if console.is_terminal:
+            # Log through rich on the progress bars' console, so lines print above the bars.
+            from rich.logging import RichHandler
+
+            root = logging.getLogger()
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
+            root.addHandler(RichHandler(console=console, show_path=False))
     manifest = load_manifest(args.manifest)
     auto_workers, auto_threads = default_parallelism()
     workers = auto_workers if args.workers is None else args.workers
@@ -63,7 +75,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             sink = server_sink(args.server, token=token or None, root_certificates=roots, timeout=args.timeout)
     try:
         with StateDir(args.state or default_state_dir(Path(args.manifest))) as state:
-            report = run_job(manifest, state, sink, options)
+            report = run_job(manifest, state, sink, options, console=console)
     finally:
         if sink is not None:
             sink.close()

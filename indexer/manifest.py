@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from fute_client.types import BACKENDS, Backend
 
 from fute.corpus import DEFAULT_CORPUS_SEED, DEFAULT_CORPUS_SIZE
 from fute.data import DATA_FORMATS, LABEL_KINDS, FieldMap, LabelKind
@@ -26,7 +25,9 @@ from fute.data.loading import DataFormat
 from fute.errors import ConfigError
 from fute.methods import METHODS, make_settings
 from fute.models import SCHEMES, AdapterOptions
+from fute.models.smollm2 import SMOLLM2_NAME
 from fute.surrogate import DEFAULT_SURROGATE
+from fute_client.types import BACKENDS, Backend
 from indexer.errors import ManifestError
 
 #: Task names become task ids in the index; the store allows up to 256 bytes.
@@ -140,7 +141,7 @@ def _plain(node: yaml.Node, path: Path_, lines: dict[Path_, int], where: str) ->
 
 def _construct(node: yaml.Node) -> Any:
     """A scalar (or a complex key) as Python; the composer already resolved its tag (int, bool, ...)."""
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
 class _Checker:
@@ -283,7 +284,7 @@ def _space(chk: _Checker, i: int, raw: Any, seen: dict[str, str], surrogate: str
         raise e.fail("settings", str(exc)) from exc
     backend = e.choice("backend", BACKENDS, "flat")
     return SpaceSpec(name=name, method=method, settings=settings, surrogate=e.str_("surrogate", surrogate) or surrogate,
-                     backend=backend)  # type: ignore[arg-type]
+                     backend=backend)
 
 
 def _entry_spaces(e: _Entry, spaces: tuple[SpaceSpec, ...]) -> tuple[str, ...]:
@@ -329,8 +330,8 @@ def _model(chk: _Checker, i: int, raw: Any, seen: dict[str, str], base: Path,
     scheme, sep, target = adapter.partition(":")
     if not sep or scheme not in SCHEMES or not target:
         raise e.fail("adapter", f"{adapter!r} must be SCHEME:TARGET with SCHEME one of {list(SCHEMES)}")
-    if scheme in ("hf", "llm") and ("/" in target or target.startswith(".")):
-        # A local folder: resolve against the manifest's folder like dataset paths.
+    if scheme == "hf" or (scheme == "llm" and target != SMOLLM2_NAME):
+        # A local model folder: relative to the manifest's folder, like dataset paths.
         adapter = f"{scheme}:{_resolve(base, target)}"
     prompt = e.str_("prompt")
     if prompt is not None and "#" in prompt:

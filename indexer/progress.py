@@ -16,7 +16,6 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -33,7 +32,8 @@ DEFAULT_ESTIMATE_S = 30.0
 class JobProgress:
     """Overall and per-unit progress; a no-op display when ``enabled`` is False (still logs)."""
 
-    def __init__(self, total: int, *, enabled: bool, history: dict[tuple[str, str], float] | None = None) -> None:
+    def __init__(self, total: int, *, enabled: bool, history: dict[tuple[str, str], float] | None = None,
+                 console: Console | None = None) -> None:
         self.total = total
         self.done = 0
         self.started = time.monotonic()
@@ -41,19 +41,20 @@ class JobProgress:
         self._history = dict(history or {})
         self._seen: dict[tuple[str, str], list[float]] = defaultdict(list)
         self._running: dict[str, tuple[TaskID | None, float, float]] = {}
-        console = Console(stderr=True)
+        # Share the console of the log handler (the CLI's RichHandler) so log lines print above the bars.
+        console = console or Console(stderr=True)
         self._progress: Progress | None = None
         if enabled and console.is_terminal:
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
             )
         self._overall: TaskID | None = None
 
     def __enter__(self) -> JobProgress:
         if self._progress is not None:
             self._progress.start()
-            self._overall = self._progress.add_task("[bold]all units", total=self.total)
+            self._overall = self._progress.add_task("[bold]all units", total=self.total, count=f"0/{self.total}")
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -79,7 +80,7 @@ class JobProgress:
         task = None
         if self._progress is not None:
             # The unit's "total" is its estimated seconds; ``tick`` advances it with the clock.
-            task = self._progress.add_task(f"  {label}", total=est)
+            task = self._progress.add_task(f"  {label}", total=est, count="")
         self._running[key] = (task, time.monotonic(), est)
 
     def tick(self) -> None:
@@ -103,7 +104,7 @@ class JobProgress:
             if task is not None:
                 self._progress.remove_task(task)
             if self._overall is not None:
-                self._progress.update(self._overall, completed=self.done)
+                self._progress.update(self._overall, completed=self.done, count=f"{self.done}/{self.total}")
         logger.info("[%d/%d] %s: %s%s; ETA %s", self.done, self.total, label, status,
                     f" in {seconds:.1f}s" if seconds is not None else "", self.eta_text())
 

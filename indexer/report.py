@@ -48,7 +48,7 @@ class RunReport:
 
     def counts(self) -> dict[str, int]:
         """Units per status, plus uploads."""
-        out = {s: 0 for s in UNIT_STATUSES}
+        out: dict[str, int] = {s: 0 for s in UNIT_STATUSES}
         for u in self.units:
             out[u.status] += 1
         out["uploaded"] = sum(u.uploaded for u in self.units)
@@ -102,6 +102,8 @@ def render_summary(report: RunReport, console: Console, *, max_rows: int = 200) 
     c = report.counts()
     console.print(
         f"{c['total']} units: {c['computed']} computed, {c['skipped']} already done, "
-        f"{c['failed']} failed, {c['upload_failed']} upload failed; {c['uploaded']} uploaded "
+        f"{c['failed']} failed, {c['upload_failed']} upload failed; "
+        + (f"{c['planned']} to compute (dry run); " if c["planned"] else "")
+        + f"{c['uploaded']} uploaded "
         f"in {report.seconds:.1f}s ({report.units_per_minute():.1f} units/min)"
     )

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from rich.console import Console
+
 from fute.embedding import TaskEmbedding, TaskInfo
 from indexer.errors import IndexerError
 from indexer.manifest import DatasetSpec, Manifest
@@ -137,8 +139,11 @@ def _jobs(groups: dict[str, list[Unit]], options: RunOptions) -> Iterator[UnitJo
         yield UnitJob.of(units[0], options.threads, options.prediction_cache)
 
 
-def run_job(manifest: Manifest, state: StateDir, sink: Sink | None, options: RunOptions) -> RunReport:
+def run_job(manifest: Manifest, state: StateDir, sink: Sink | None, options: RunOptions,
+            *, console: Console | None = None) -> RunReport:
     """Run (or resume) the job of ``manifest``: returns the report; failures are in it, not raised.
+
+    ``console`` is where progress bars draw (the console of the CLI's log handler).
 
     Raises:
         IndexerError: the job cannot run at all (no sink for a real run, Ray missing).
@@ -154,7 +159,8 @@ def run_job(manifest: Manifest, state: StateDir, sink: Sink | None, options: Run
     history = {(s.method, k): t for s in manifest.spaces for k in ("dataset", "model")
                if (t := state.mean_seconds(s.method, k)) is not None}
     groups: dict[str, list[Unit]] = {}
-    with JobProgress(len(units), enabled=options.progress and not options.dry_run, history=history) as progress:
+    with JobProgress(len(units), enabled=options.progress and not options.dry_run, history=history,
+                     console=console) as progress:
         for unit in units:
             kind = (unit.space.method, unit.kind)
             if unit.error is not None:
@@ -226,7 +232,7 @@ def _finish(job: _Job, group: list[Unit], result: UnitResult, progress: JobProgr
         for unit in group:
             job.record(unit, "failed", seconds=result.seconds, worker=result.worker, error=error)
             job.event(unit, "failed", seconds=result.seconds, detail=error)
-        progress.finish(first.key, first.label, kind, result.seconds, False, "FAILED")
+            progress.finish(unit.key, unit.label, kind, result.seconds, False, "FAILED")
         return
     # On disk first: from here on a kill cannot lose this unit's work.
     job.state.save_unit(first.key, result.embedding)
@@ -234,4 +240,5 @@ def _finish(job: _Job, group: list[Unit], result: UnitResult, progress: JobProgr
     for unit in group:
         rec = job.record(unit, "computed", seconds=result.seconds, worker=result.worker)
         job.upload(unit, result.embedding, rec)
-    progress.finish(first.key, first.label, kind, result.seconds, True, "computed")
+        # Units sharing a key count once each in the overall bar (the first carries the timing).
+        progress.finish(unit.key, unit.label, kind, result.seconds if unit is first else None, True, "computed")

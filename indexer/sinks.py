@@ -13,10 +13,9 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
+from fute.embedding import TaskEmbedding
 from fute_client.errors import AlreadyExistsError, NotFoundError, TaskSearchError
 from fute_client.types import Space, SpaceIdentity, Task, UpsertResult
-
-from fute.embedding import TaskEmbedding
 from indexer.errors import IndexerError
 from server.embedding_upload import identity_of, task_of
 
@@ -92,7 +91,8 @@ def store_sink(path: str | Path) -> Sink:
     try:
         store = TaskStore(StoreConfig(path=resolved, device="cpu"))
     except TaskSearchError as exc:
-        raise IndexerError(f"cannot open store {resolved}: {exc}") from exc
+        # Typically a `fute serve` holds the store: then upload through it with --server.
+        raise IndexerError(f"cannot open store {resolved}: {exc} (if a server runs on it, use --server)") from exc
     return Sink(store, f"store:{resolved}")
 
 

@@ -15,11 +15,13 @@ driver process writes here.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Literal
 
@@ -127,6 +129,23 @@ class StateDir:
                seconds: float | None = None, detail: str | None = None) -> None:
         """Append an event and update the unit's status (done/failed) accordingly."""
         now = time.time()
+        # One transaction: a kill between the event and the status would make a finished
+        # unit look unrecorded to the next run.
+        with self._transaction():
+            self._record(run_id, key, label, event, method, kind, seconds, detail, now)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _record(self, run_id: str, key: str, label: str, event: EventKind, method: str, kind: str,
+                seconds: float | None, detail: str | None, now: float) -> None:
         self._db.execute(
             "INSERT INTO events (run_id, key, label, event, detail, seconds, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (run_id, key, label, event, detail, seconds, now))

@@ -176,7 +176,8 @@ def plan_units(manifest: Manifest) -> Iterator[Unit]:
     """
     hashes = _Hashes()
     models: dict[str, str] = {}
-    for entry in (*manifest.datasets, *manifest.models):
+    entries: tuple[DatasetSpec | ModelSpec, ...] = (*manifest.datasets, *manifest.models)
+    for entry in entries:
         for space_name in entry.spaces:
             space = manifest.space(space_name)
             try:

@@ -177,7 +177,7 @@ def test_user_callable_spec_pairs_and_identity() -> None:
 
 
 def test_callable_errors() -> None:
-    with pytest.raises(ConfigError, match="package.module:function"):
+    with pytest.raises(ConfigError, match=r"package\.module:function"):
         load_adapter("callable:nomodule")
     with pytest.raises(ModelNotFoundError, match="cannot import"):
         load_adapter("callable:no_such_pkg_xyz.mod:fn")

@@ -13,7 +13,7 @@ from transformers import BertConfig, BertModel
 from fute.cli import main
 from fute.corpus import CorpusExample, UnlabelledCorpus, load_corpus
 from fute.embedding import load_embedding
-from fute.errors import ModelError
+from fute.errors import ConfigError, ModelError
 from fute.methods import FimSettings, make_method
 from fute.model_embedding import cache_key, embed_model, predict_corpus
 from fute.models import AdapterOptions, load_adapter
@@ -169,5 +169,18 @@ def test_cli_bad_spec_lists_the_schemes(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_llm_spec_without_prompt_is_an_error() -> None:
-    with pytest.raises(Exception, match="prompt"):
+    with pytest.raises(ConfigError, match="prompt"):
         load_adapter("llm:smollm2", AdapterOptions())
+
+
+@pytest.mark.slow
+def test_real_vader_mte_on_real_minilm(surrogate: Surrogate, tmp_path: Path) -> None:
+    """Real VADER, TextBlob and py3langid on real U through the real MiniLM (FIM, small settings)."""
+    corpus = load_corpus(limit=16)
+    method = make_method("fim", surrogate, FimSettings(dim=1024, max_examples=16, max_length=48, batch_size=16))
+    embs = {name: embed_model(load_adapter(f"callable:{name}"), method, corpus, cache_dir=tmp_path, progress=False)
+            for name in ("vader", "textblob", "langid")}
+    assert embs["vader"].space.corpus == corpus.hash and embs["vader"].task.label_kind == "regression"
+    assert embs["langid"].task.label_kind == "soft"
+    # Two sentiment regressors agree more with each other than with a language identifier.
+    assert embs["vader"].cosine(embs["textblob"]) > embs["vader"].cosine(embs["langid"])

@@ -49,7 +49,7 @@ def check_output_kind(kind: str) -> OutputKind:
     """``kind`` as an :data:`OutputKind`, or a ConfigError listing the valid ones."""
     if kind not in OUTPUT_KINDS:
         raise ConfigError(f"unknown output kind {kind!r}; valid: {list(OUTPUT_KINDS)}")
-    return kind  # type: ignore[return-value]
+    return kind
 
 
 def identity_hash(*parts: str) -> str:

@@ -80,7 +80,7 @@ class CausalLMAdapter:
             self.model = AutoModelForCausalLM.from_pretrained(self.folder, local_files_only=True)
         except ValueError as exc:
             raise ConfigError(f"{self.folder}: not a causal LM transformers knows ({exc})") from exc
-        self.model.eval()
+        self.model.eval()  # type: ignore[no-untyped-call]
         has_template = getattr(self.tokenizer, "chat_template", None) is not None
         if use_chat_template and not has_template:
             raise ConfigError(f"{self.folder}: the tokenizer has no chat template")
@@ -119,7 +119,7 @@ class CausalLMAdapter:
         ids = self.tokenizer(example.text, add_special_tokens=False)["input_ids"]
         text = example.text
         if len(ids) > self.max_text_tokens:
-            text = self.tokenizer.decode(ids[: self.max_text_tokens])
+            text = str(self.tokenizer.decode(ids[: self.max_text_tokens]))
         rendered = render_prompt(self.tokenizer, self.prompt, CorpusExample(text, example.text_pair), self.use_chat)
         out: list[int] = self.tokenizer(rendered, add_special_tokens=not self.use_chat)["input_ids"]
         return out

@@ -153,8 +153,10 @@ class OpenAIAdapter:
         out = np.empty((len(examples), len(self.label_names)))
         for i, ex in enumerate(examples):
             s = score(ex)
+            if not np.all(np.isfinite(s)):
+                raise ModelError(f"endpoint {self.base_url} returned NaN or infinite log-probabilities for example {i}")
             best = np.full(len(self.label_names), -np.inf)
             for j, (c, _) in enumerate(self._words):
-                best[c] = max(best[c], s[j])
+                best[c] = np.maximum(best[c], s[j])  # propagates NaN, which validation then reports
             out[i] = softmax(best)
         return out

@@ -30,7 +30,7 @@ class _Model:
         self.name = name
         self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         self.model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
-        self.model.eval()
+        self.model.eval()  # type: ignore[no-untyped-call]
         self.lock = threading.Lock()
 
     def _logprobs(self, ids: list[int]) -> torch.Tensor:

@@ -92,7 +92,7 @@ def _convert(gguf: Path, out: Path) -> None:
         raise ModelNotFoundError(
             f"reading {gguf.name} needs the packages `gguf` and `accelerate` ({exc}); pip install them"
         ) from exc
-    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)  # type: ignore[no-untyped-call]
     # Strict load: every tensor of the rebuilt model must come from the GGUF weights.
     result = model.load_state_dict(loaded.state_dict(), strict=True)
     if result.missing_keys or result.unexpected_keys:

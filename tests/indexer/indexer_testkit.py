@@ -8,7 +8,6 @@ from pathlib import Path
 import yaml
 
 from fute_client.types import Task
-
 from indexer.manifest import Manifest, load_manifest
 from indexer.report import RunReport
 from indexer.runner import RunOptions, run_job

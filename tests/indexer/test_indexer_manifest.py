@@ -39,6 +39,9 @@ models:
   - name: clf
     adapter: hf:models/clf
     options: {max_length: 64}
+  - name: small
+    adapter: llm:smollm2
+    prompt: prompts.yaml#mine
 """
 
 
@@ -55,7 +58,9 @@ def test_good_manifest_becomes_typed_specs(tmp_path: Path) -> None:
     assert (sst.fields.text, sst.fields.text_pair, sst.fields.label) == ("sentence", "text_pair", "y")
     assert sst.tags == ("team-a", "sentiment") and qqp.tags == ("team-a",)
     assert sst.spaces == ("text",) and qqp.spaces == ("text", "fim")  # default: every space
-    vader, clf = m.models
+    vader, clf, small = m.models
+    assert small.adapter == "llm:smollm2"  # the packaged LLM is a name, not a folder
+    assert small.prompt == f"{(tmp_path / 'prompts.yaml').resolve()}#mine"
     assert vader.adapter == "callable:vader" and vader.task_type == "sentiment"
     assert clf.adapter == f"hf:{(tmp_path / 'models' / 'clf').resolve()}"
     assert clf.options.max_length == 64

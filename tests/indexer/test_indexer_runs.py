@@ -144,3 +144,69 @@ def test_fim_space_with_tiny_settings(tmp_path: Path) -> None:
     assert not report.failed and report.counts()["computed"] == 2
     (task,) = store_tasks(tmp_path / "store", "minilm-fim")
     assert task.vector is not None and task.vector.shape == (1024,) and np.any(task.vector)
+
+
+def test_server_target_gets_the_same_index_as_a_store(tmp_path: Path) -> None:
+    from fute_client import TaskSearchClient
+    from indexer.manifest import load_manifest
+    from indexer.runner import RunOptions, run_job
+    from indexer.sinks import server_sink
+    from server.app import create_server
+    from server.config import ServerConfig, StoreConfig
+
+    manifest = text_manifest(tmp_path, ("sms_spam", "trec_coarse"))
+    server, port = create_server(ServerConfig(store=StoreConfig(path=tmp_path / "served", device="cpu"),
+                                              host="127.0.0.1", port=0, workers=2, grace_s=1.0))
+    try:
+        sink = server_sink(f"127.0.0.1:{port}", timeout=10.0)
+        with StateDir(tmp_path / "state") as st:
+            report = run_job(load_manifest(manifest), st, sink, RunOptions(workers=0, threads=2, progress=False))
+            again = run_job(load_manifest(manifest), st, sink, RunOptions(workers=0, threads=2, progress=False))
+        sink.close()
+        assert report.counts()["uploaded"] == 2 and again.counts()["computed"] == 0
+        with TaskSearchClient(f"127.0.0.1:{port}", timeout=10.0) as client:
+            served = {t.id: t for t in client.iter_tasks("minilm-text", with_vectors=True)}
+            space = client.describe_space("minilm-text")
+    finally:
+        server.stop(1.0)
+    assert sorted(served) == ["sms_spam", "trec_coarse"]
+    assert space.identity is not None and space.identity.method == "text"
+    for rec in report.units:
+        vec = served[rec.task].vector
+        assert vec is not None
+        assert np.array_equal(vec, load_embedding(tmp_path / "state" / "units" / f"{rec.key}.safetensors").vector)
+
+
+def test_refused_upload_keeps_the_unit_and_a_rerun_only_uploads(tmp_path: Path) -> None:
+    from fute_client.types import SpaceIdentity
+    from server.config import StoreConfig
+    from server.store.task_store import TaskStore
+
+    manifest = text_manifest(tmp_path, ("sms_spam",))
+    store = tmp_path / "store"
+    # Someone created the space for another method: the index must refuse these vectors.
+    with TaskStore(StoreConfig(path=store, device="cpu")) as st:
+        st.create_space("minilm-text", 384, identity=SpaceIdentity(
+            surrogate_name="x", surrogate_hash="0" * 16, method="fim", settings="{}", reduction="none",
+            reduction_seed=0, corpus="", algorithm_version=1))
+    first = run_in_process(manifest, tmp_path / "state", store)
+    (rec,) = first.units
+    assert rec.status == "upload_failed" and not rec.uploaded and "different embedding spaces" in (rec.error or "")
+    assert (tmp_path / "state" / "units" / f"{rec.key}.safetensors").is_file()  # the work is kept
+    with TaskStore(StoreConfig(path=store, device="cpu")) as st:
+        st.delete_space("minilm-text")
+    second = run_in_process(manifest, tmp_path / "state", store)
+    assert second.units[0].status == "skipped" and second.units[0].uploaded
+    assert _computed(tmp_path / "state", second.run_id) == []
+    assert [t.id for t in store_tasks(store, "minilm-text")] == ["sms_spam"]
+
+
+def test_identical_entries_compute_once_and_index_twice(tmp_path: Path) -> None:
+    manifest = text_manifest(tmp_path, ("sms_spam",))
+    data = yaml.safe_load(manifest.read_text())
+    data["datasets"].append({**data["datasets"][0], "name": "sms_spam_copy"})
+    write_manifest(manifest, data)
+    report = run_in_process(manifest, tmp_path / "state", tmp_path / "store")
+    assert len({r.key for r in report.units}) == 1
+    assert len(_computed(tmp_path / "state", report.run_id)) == 1
+    assert sorted(t.id for t in store_tasks(tmp_path / "store", "minilm-text")) == ["sms_spam", "sms_spam_copy"]

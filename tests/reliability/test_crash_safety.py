@@ -29,6 +29,7 @@ from server.store import StoreCorruptedError, TaskStore
 DIM = 24
 ID_RANGE = 300  # ids are drawn from this range, so replacements happen often
 CYCLES = 5
+MIN_CALLS_PER_CYCLE = 5  # acknowledged writes before each kill (then a random extra delay)
 SPACES = ("flat", "ivf", "hnsw")
 
 State = np.ndarray | None  # a task's vector, or None when absent
@@ -57,7 +58,9 @@ class StoreModel:
         self.calls += 1
 
 
-def _write_until_dead(target: str, model: StoreModel, rng: np.random.Generator, stop: threading.Event) -> None:
+def _write_until_dead(
+    target: str, model: StoreModel, rng: np.random.Generator, stop: threading.Event
+) -> None:
     """Issue writes one at a time until a call fails (the server was killed) or ``stop``."""
     with TaskSearchClient(target, timeout=5.0, max_attempts=1) as c:
         while not stop.is_set():
@@ -92,8 +95,7 @@ def _check_against_model(c: TaskSearchClient, model: StoreModel) -> None:
             if task_id in pending:
                 allowed.append(pending[task_id])
             assert any(
-                (a is None and got is None)
-                or (a is not None and got is not None and np.array_equal(a, got))
+                (a is None and got is None) or (a is not None and got is not None and np.array_equal(a, got))
                 for a in allowed
             ), f"{space}/{task_id}: stored state is neither the acknowledged one nor the in-flight one"
 
@@ -111,12 +113,17 @@ def test_repeated_kill_9_keeps_every_acknowledged_write(tmp_path: Path) -> None:
             writer = threading.Thread(target=_write_until_dead, args=(server.target, model, rng, stop))
             calls_before = model.calls
             writer.start()
-            time.sleep(0.4 + 0.4 * float(rng.random()))  # kill at a different point each cycle
+            deadline = time.monotonic() + 30
+            while model.calls < calls_before + MIN_CALLS_PER_CYCLE and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3 * float(rng.random()))  # kill at a different point each cycle
             server.kill9()
             writer.join(15)
             stop.set()
             assert not writer.is_alive(), "writer did not notice the dead server"
-            assert model.calls > calls_before, f"cycle {cycle}: no write was acknowledged"
+            assert model.calls >= calls_before + MIN_CALLS_PER_CYCLE, (
+                f"cycle {cycle}: too few acknowledged writes"
+            )
             server.start()
             with TaskSearchClient(server.target, timeout=10.0) as c:
                 _check_against_model(c, model)
@@ -139,7 +146,7 @@ def _build_store(path: Path, n: int = 400, dim: int = 32) -> dict[str, np.ndarra
     with TaskStore(StoreConfig(path=path, device="cpu")) as s:
         s.create_space("s", dim)
         s.upsert("s", tasks)
-    return {t.id: t.vector for t in tasks}  # type: ignore[misc]
+    return {t.id: t.vector for t in tasks if t.vector is not None}
 
 
 def _answers(path: Path, queries: np.ndarray) -> tuple[list[str], list[list[str]]]:
@@ -193,8 +200,8 @@ def test_cli_server_refuses_a_damaged_store(tmp_path: Path, damage: str) -> None
         conn.close()
         expected = "c0123"
     elif damage == "truncate_file":
-        data = db.read_bytes()
-        db.write_bytes(data[: len(data) // 2])
+        whole = db.read_bytes()
+        db.write_bytes(whole[: len(whole) // 2])
         expected = "tasks.sqlite"
     else:
         data = bytearray(db.read_bytes())
@@ -207,3 +214,27 @@ def test_cli_server_refuses_a_damaged_store(tmp_path: Path, damage: str) -> None
     assert code == 2, err
     assert "cannot start" in err and expected in err, err
     assert "Traceback" not in err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: only vectors carry a checksum; bit rot inside a metadata text field "
+    "passes SQLite's quick_check and is served as is (needs a checksum over the metadata row)",
+)
+def test_flipped_metadata_byte_is_detected_at_start(tmp_path: Path) -> None:
+    store = tmp_path / "meta"
+    with TaskStore(StoreConfig(path=store, device="cpu")) as s:
+        s.create_space("s", 4)
+        s.upsert("s", [Task(id="a", vector=np.ones(4, np.float32), name="positive-sentiment")])
+    db = store / "tasks.sqlite"
+    data = bytearray(db.read_bytes())
+    at = data.find(b"positive-sentiment")
+    assert at > 0
+    data[at] ^= 0x01  # "positive" -> "qositive"
+    db.write_bytes(bytes(data))
+    try:
+        with TaskStore(StoreConfig(path=store, device="cpu")) as s:
+            name = s.get("s", ["a"])[0].name
+    except StoreCorruptedError:
+        return  # detected: what should happen
+    raise AssertionError(f"corrupted metadata served silently: name {name!r}")

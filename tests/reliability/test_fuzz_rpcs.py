@@ -115,9 +115,7 @@ class Harness:
         self.ensure_scratch()
 
     def _ref_query(self) -> pb.FindSimilarTasksRequest:
-        return pb.FindSimilarTasksRequest(
-            space=REF, queries=[pb.Query(id="r0"), pb.Query(id="r1")], k=N_REF
-        )
+        return pb.FindSimilarTasksRequest(space=REF, queries=[pb.Query(id="r0"), pb.Query(id="r1")], k=N_REF)
 
     def ensure_scratch(self) -> None:
         """(Re)create the scratch space the write RPCs may damage."""
@@ -137,7 +135,7 @@ class Harness:
             assert code in ALLOWED[method], f"{method} answered {code}: {exc.details()}"
             assert exc.details(), f"{method}: {code} without a message"
             if code not in TRANSPORT_CODES or not exc.details().startswith(("Received", "SERVER:")):
-                status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+                status = rpc_status.from_call(exc)
                 assert status is not None, f"{method}: {code} without grpc-status-details-bin"
                 info = error_details_pb2.ErrorInfo()
                 assert status.details and status.details[0].Unpack(info)
@@ -185,8 +183,13 @@ ODD_TEXT = (
 texts = st.one_of(st.sampled_from(ODD_TEXT), st.text(max_size=24))
 ids = st.one_of(texts, st.sampled_from([f"r{i}" for i in range(N_REF)]))
 read_spaces = st.one_of(st.sampled_from([REF, SCRATCH, BIG, "", "missing"]), texts)
-write_spaces = st.one_of(st.sampled_from([SCRATCH, "", "missing"]), texts).filter(lambda s: s not in (REF, BIG))
-u32 = st.one_of(st.sampled_from([0, 1, 2, 7, 8, 9, 1024, 1025, 65_536, 65_537, 2**31, 2**32 - 1]), st.integers(0, 2**32 - 1))
+write_spaces = st.one_of(st.sampled_from([SCRATCH, "", "missing"]), texts).filter(
+    lambda s: s not in (REF, BIG)
+)
+u32 = st.one_of(
+    st.sampled_from([0, 1, 2, 7, 8, 9, 1024, 1025, 65_536, 65_537, 2**31, 2**32 - 1]),
+    st.integers(0, 2**32 - 1),
+)
 enum_numbers = st.one_of(st.integers(0, 5), st.sampled_from([99, 2**31 - 1, -1]))
 floats32 = st.floats(width=32, allow_nan=True, allow_infinity=True)
 
@@ -216,7 +219,9 @@ filters = st.one_of(
     ),
 )
 queries = st.one_of(
-    st.builds(lambda i: pb.Query(id=i), ids), st.builds(lambda v: pb.Query(vector=v), vectors()), st.just(pb.Query())
+    st.builds(lambda i: pb.Query(id=i), ids),
+    st.builds(lambda v: pb.Query(vector=v), vectors()),
+    st.just(pb.Query()),
 )
 metadata = st.builds(
     lambda name, kind, ttype, labels, tags, src: pb.TaskMetadata(
@@ -252,8 +257,11 @@ identities = st.one_of(
 )
 
 
-def _filter_kw(name: str, f: pb.Filter | None) -> dict[str, pb.Filter]:
-    return {} if f is None else {name: f}
+def _with_filter(request: Any, name: str, f: pb.Filter | None) -> Any:
+    """``request`` with its filter field ``name`` set to ``f`` (left unset when None)."""
+    if f is not None:
+        getattr(request, name).CopyFrom(f)
+    return request
 
 
 # ---------------------------------------------------------------- checks of good replies
@@ -274,7 +282,10 @@ def _check_hits(hits: Any, k: int, space: str) -> None:
 
 @fuzz_settings
 @given(name=texts, dim=u32, backend=enum_numbers, metric=enum_numbers, identity=identities)
-def test_create_space(harness: Harness, name: str, dim: int, backend: int, metric: int, identity: Any) -> None:
+def test_create_space(
+    harness: Harness, name: str, dim: int, backend: Any, metric: Any, identity: Any
+) -> None:
+    # backend and metric are plain numbers, unknown ones included: typed Any on purpose.
     req = pb.CreateSpaceRequest(name=name, dim=dim, backend=backend, metric=metric, identity=identity)
     reply = harness.call("CreateSpace", req)
     if reply is not None:
@@ -330,7 +341,7 @@ def test_delete_tasks(
     harness: Harness, space: str, by_ids: list[str], flt: pb.Filter | None, use_filter: bool
 ) -> None:
     if use_filter:
-        req = pb.DeleteTasksRequest(space=space, **_filter_kw("filter", flt))
+        req = _with_filter(pb.DeleteTasksRequest(space=space), "filter", flt)
     else:
         req = pb.DeleteTasksRequest(space=space, ids=pb.TaskIds(ids=by_ids))
     harness.call("DeleteTasks", req)
@@ -349,9 +360,8 @@ def test_get_tasks(harness: Harness, space: str, wanted: list[str], with_vectors
 def test_list_tasks(
     harness: Harness, space: str, flt: pb.Filter | None, page_size: int, token: str, with_vectors: bool
 ) -> None:
-    req = pb.ListTasksRequest(
-        space=space, page_size=page_size, page_token=token, with_vectors=with_vectors, **_filter_kw("filter", flt)
-    )
+    req = pb.ListTasksRequest(space=space, page_size=page_size, page_token=token, with_vectors=with_vectors)
+    req = _with_filter(req, "filter", flt)
     reply = harness.call("ListTasks", req)
     if reply is not None:
         listed = [t.id for t in reply.tasks]
@@ -377,9 +387,8 @@ def test_find_similar_tasks(
     threshold: float | None,
     with_vectors: bool,
 ) -> None:
-    req = pb.FindSimilarTasksRequest(
-        space=space, queries=qs, k=k, with_vectors=with_vectors, **_filter_kw("filter", flt)
-    )
+    req = pb.FindSimilarTasksRequest(space=space, queries=qs, k=k, with_vectors=with_vectors)
+    req = _with_filter(req, "filter", flt)
     if threshold is not None:
         req.score_threshold = threshold
     reply = harness.call("FindSimilarTasks", req)
@@ -393,8 +402,10 @@ def test_find_similar_tasks(
 
 @fuzz_settings
 @given(space=read_spaces, target=queries, k=u32, flt=filters)
-def test_rank_source_tasks(harness: Harness, space: str, target: pb.Query, k: int, flt: pb.Filter | None) -> None:
-    req = pb.RankSourceTasksRequest(space=space, target=target, k=k, **_filter_kw("candidate_filter", flt))
+def test_rank_source_tasks(
+    harness: Harness, space: str, target: pb.Query, k: int, flt: pb.Filter | None
+) -> None:
+    req = _with_filter(pb.RankSourceTasksRequest(space=space, target=target, k=k), "candidate_filter", flt)
     reply = harness.call("RankSourceTasks", req)
     if reply is not None:
         _check_hits(reply.ranking, k, space)
@@ -483,7 +494,9 @@ def test_odd_unicode_metadata_round_trips(harness: Harness) -> None:
     req = pb.UpsertTasksRequest(
         space=space,
         tasks=[
-            pb.Task(id=t, vector=vec, metadata=pb.TaskMetadata(name=t, task_type=t, tags=[t], label_names=[t]))
+            pb.Task(
+                id=t, vector=vec, metadata=pb.TaskMetadata(name=t, task_type=t, tags=[t], label_names=[t])
+            )
             for t in odd
         ],
     )

@@ -1,0 +1,578 @@
+"""Search against peers: in-process FAISS, this server over gRPC, Qdrant local, Milvus Lite.
+
+Usage:
+    python benchmarks/search_peers.py                       # the issue's sizes: 10k,100k x 1024,4096
+    python benchmarks/search_peers.py --sizes 10000 --dims 1024,4096 --systems faiss,server,qdrant,milvus
+
+The same seeded vectors (a Gaussian mixture around ``--clusters`` centres, L2-normalised,
+as real embeddings cluster by task family) go into every system, all exact cosine / inner
+product search:
+
+* ``faiss``: ``IndexIDMap2(IndexFlatIP)`` in this process (the floor: no RPC, no storage);
+* ``server`` / ``server-batch``: ``python -m server serve`` in a subprocess (SQLite + FAISS
+  flat), over gRPC on loopback with ``TaskSearchClient``; single queries and batches of
+  ``--batch`` queries per call;
+* ``qdrant``: ``qdrant-client`` local mode on disk (``QdrantClient(path=...)``);
+* ``milvus``: ``milvus-lite`` through ``pymilvus.MilvusClient`` on a local file, FLAT index.
+
+Per system: ingest rate (vectors/s, including the systems' own persistence), memory (RSS
+growth of the whole process tree: this process, the server subprocess, Milvus's process),
+latency p50/p99 of single queries, throughput with 1, 8 and 32 concurrent clients (one
+thread each), recall@k against in-process FAISS (to show every system answers the same
+question), and ratios to in-process FAISS. Results go to ``--out``.txt/.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+from benchmarks.common import banner
+from server.store.recall import clustered_vectors
+
+log = logging.getLogger("search_peers")
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+SYSTEMS = ("faiss", "server", "qdrant", "milvus")
+PACKAGES = ("fute-task-search", "numpy", "faiss-cpu", "grpcio", "qdrant-client", "pymilvus", "milvus-lite")
+
+SearchOne = Callable[[np.ndarray], list[int]]
+
+
+class Backend(Protocol):
+    """One system under test: load vectors, answer queries, clean up."""
+
+    name: str
+
+    def ingest(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Store every vector under its integer id (returns once searchable)."""
+
+    def search_batch(self, queries: np.ndarray, k: int) -> list[list[int]]:
+        """Top-k ids of each query row."""
+
+    def worker(self) -> SearchOne:
+        """A single-query search function for one client thread (its own connection if any)."""
+
+    def pids(self) -> list[int]:
+        """Processes other than this one whose memory belongs to the system."""
+
+    def close(self) -> None:
+        """Release everything."""
+
+
+# ---------------------------------------------------------------- the systems
+
+
+class FaissBackend:
+    """Exact inner product in this process: ``IndexIDMap2(IndexFlatIP)``."""
+
+    name = "faiss"
+
+    def __init__(self, dim: int, k: int) -> None:
+        import faiss
+
+        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.k = k
+
+    def ingest(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        for start in range(0, len(ids), 10_000):
+            self.index.add_with_ids(vectors[start : start + 10_000], ids[start : start + 10_000])
+
+    def search_batch(self, queries: np.ndarray, k: int) -> list[list[int]]:
+        _, found = self.index.search(queries, k)
+        return [[int(i) for i in row if i >= 0] for row in found]
+
+    def worker(self) -> SearchOne:
+        return lambda q: self.search_batch(q[None, :], self.k)[0]
+
+    def pids(self) -> list[int]:
+        return []
+
+    def close(self) -> None:
+        self.index.reset()
+
+
+class ServerBackend:
+    """``python -m server serve`` in a subprocess, searched over gRPC on loopback."""
+
+    name = "server"
+
+    def __init__(self, dim: int, k: int, workdir: Path, batch: int, omp_threads: int) -> None:
+        from fute_client import TaskSearchClient
+
+        self.k = k
+        self.batch = batch
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.target = f"127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "serve",
+                "--store",
+                str(workdir / "store"),
+                "--port",
+                str(port),
+                "--device",
+                "cpu",
+                "--log-level",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "OMP_NUM_THREADS": str(omp_threads)},
+        )
+        self.client = TaskSearchClient(self.target, timeout=600.0)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.client.create_space("bench", dim)
+                break
+            except Exception:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        self._workers: list[Any] = []
+
+    def ingest(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        from fute_client.types import Task
+
+        step = max(1, min(1000, (32 << 20) // (vectors.shape[1] * 4)))  # batches of <= 32 MiB
+
+        def batches() -> Any:
+            for start in range(0, len(ids), step):
+                yield [
+                    Task(id=str(int(i)), vector=v)
+                    for i, v in zip(ids[start : start + step], vectors[start : start + step], strict=True)
+                ]
+
+        result = self.client.upsert_stream("bench", batches())
+        if result.failed:
+            raise RuntimeError(f"server refused {result.failed} vectors: {result.errors[:3]}")
+
+    def search_batch(self, queries: np.ndarray, k: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        for start in range(0, len(queries), self.batch):
+            rows = self.client.search("bench", queries[start : start + self.batch], k=k)
+            out.extend([int(h.id) for h in row] for row in rows)
+        return out
+
+    def worker(self) -> SearchOne:
+        from fute_client import TaskSearchClient
+
+        client = TaskSearchClient(self.target, timeout=600.0)
+        self._workers.append(client)
+        return lambda q: [int(h.id) for h in client.search("bench", q[None, :], k=self.k)[0]]
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid]
+
+    def close(self) -> None:
+        for c in self._workers:
+            c.close()
+        self.client.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+class QdrantBackend:
+    """``qdrant-client`` local mode persisted under a directory (exact cosine)."""
+
+    name = "qdrant"
+
+    def __init__(self, dim: int, k: int, workdir: Path) -> None:
+        from qdrant_client import QdrantClient, models
+
+        self.models = models
+        self.k = k
+        self.client = QdrantClient(path=str(workdir / "qdrant"))
+        self.client.create_collection(
+            "bench", vectors_config=models.VectorParams(size=dim, distance=models.Distance.DOT)
+        )
+
+    def ingest(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.client.upload_collection("bench", vectors=vectors, ids=[int(i) for i in ids], batch_size=1000)
+
+    def search_batch(self, queries: np.ndarray, k: int) -> list[list[int]]:
+        requests = [self.models.QueryRequest(query=q.tolist(), limit=k) for q in queries]
+        replies = self.client.query_batch_points("bench", requests=requests)
+        return [[int(p.id) for p in r.points] for r in replies]
+
+    def worker(self) -> SearchOne:
+        return lambda q: [int(p.id) for p in self.client.query_points("bench", query=q, limit=self.k).points]
+
+    def pids(self) -> list[int]:
+        return []
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class MilvusBackend:
+    """``milvus-lite`` on a local file through ``MilvusClient``, FLAT index, inner product."""
+
+    name = "milvus"
+
+    def __init__(self, dim: int, k: int, workdir: Path) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        self.k = k
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        self.client = MilvusClient(str(workdir / "milvus.db"))
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        index = self.client.prepare_index_params()
+        index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+        self.client.create_collection("bench", schema=schema, index_params=index, consistency_level="Strong")
+        self._pids = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before]
+
+    def ingest(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        step = max(1, min(2000, (32 << 20) // (vectors.shape[1] * 4)))
+        for start in range(0, len(ids), step):
+            rows = [
+                {"id": int(i), "vector": v}
+                for i, v in zip(ids[start : start + step], vectors[start : start + step], strict=True)
+            ]
+            self.client.insert("bench", rows)
+        self.client.flush("bench")
+        self.client.load_collection("bench")
+
+    def _search(self, queries: Sequence[np.ndarray], k: int) -> list[list[int]]:
+        found = self.client.search("bench", data=list(queries), limit=k, output_fields=[])
+        return [[int(h["id"]) for h in row] for row in found]
+
+    def search_batch(self, queries: np.ndarray, k: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        for start in range(0, len(queries), 64):
+            out.extend(self._search(list(queries[start : start + 64]), k))
+        return out
+
+    def worker(self) -> SearchOne:
+        return lambda q: self._search([q], self.k)[0]
+
+    def pids(self) -> list[int]:
+        return self._pids
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# ---------------------------------------------------------------- measurement
+
+
+@dataclass
+class Row:
+    """Figures of one system at one size."""
+
+    system: str
+    n: int
+    dim: int
+    ingest_s: float = 0.0
+    ingest_per_s: float = 0.0
+    rss_mib: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    qps: dict[int, float] = field(default_factory=dict)  # concurrent clients -> queries/s
+    batch_qps: float = 0.0  # queries/s answering --batch queries per call, one client
+    recall: float = 0.0  # recall@k against in-process FAISS
+    error: str = ""
+
+
+def tree_rss(extra: Sequence[int]) -> int:
+    """Resident memory of this process, its descendants and ``extra`` processes, in bytes."""
+    procs = {psutil.Process().pid: psutil.Process()}
+    for p in psutil.Process().children(recursive=True):
+        procs[p.pid] = p
+    for pid in extra:
+        try:
+            p = psutil.Process(pid)
+            procs[pid] = p
+            for c in p.children(recursive=True):
+                procs[c.pid] = c
+        except psutil.NoSuchProcess:
+            pass
+    total = 0
+    for p in procs.values():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
+
+
+def latencies(search: SearchOne, queries: np.ndarray) -> tuple[float, float]:
+    """p50 and p99 of single-query latency in milliseconds (after two warm-up calls)."""
+    for q in queries[:2]:
+        search(q)
+    times = []
+    for q in queries:
+        t0 = time.perf_counter()
+        search(q)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def throughput(backend: Backend, queries: np.ndarray, clients: int, seconds: float) -> float:
+    """Queries per second of ``clients`` threads, each with its own search function, for ``seconds``."""
+    workers = [backend.worker() for _ in range(clients)]
+    for w in workers:
+        w(queries[0])
+    done = [0] * clients
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def loop(i: int) -> None:
+        j = i
+        try:
+            while not stop.is_set():
+                workers[i](queries[j % len(queries)])
+                done[i] += 1
+                j += clients
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    stop.wait(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"{clients} clients: {errors[0]!r}") from errors[0]
+    return sum(done) / elapsed
+
+
+def recall(found: list[list[int]], truth: np.ndarray) -> float:
+    """Fraction of the exact top-k ids each system returned."""
+    hits = sum(len(set(f) & set(t.tolist())) for f, t in zip(found, truth, strict=True))
+    return hits / truth.size
+
+
+def make_backend(system: str, dim: int, k: int, workdir: Path, batch: int, omp_threads: int) -> Backend:
+    """Build one system, empty, for ``dim``-d vectors."""
+    if system == "faiss":
+        return FaissBackend(dim, k)
+    if system == "server":
+        return ServerBackend(dim, k, workdir, batch, omp_threads)
+    if system == "qdrant":
+        return QdrantBackend(dim, k, workdir)
+    if system == "milvus":
+        return MilvusBackend(dim, k, workdir)
+    raise ValueError(f"unknown system {system!r}; valid: {SYSTEMS}")
+
+
+def measure(
+    system: str, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray, args: argparse.Namespace
+) -> Row:
+    """All figures of one system on one data set."""
+    n, dim = vectors.shape
+    row = Row(system, n, dim)
+    workdir = Path(tempfile.mkdtemp(prefix=f"peers-{system}-"))
+    backend: Backend | None = None
+    try:
+        gc.collect()
+        backend = make_backend(system, dim, args.k, workdir, args.batch, args.omp_threads)
+        rss0 = tree_rss(backend.pids())
+        ids = np.arange(n, dtype=np.int64)
+        t0 = time.perf_counter()
+        backend.ingest(ids, vectors)
+        row.ingest_s = time.perf_counter() - t0
+        row.ingest_per_s = n / row.ingest_s
+        gc.collect()
+        row.rss_mib = (tree_rss(backend.pids()) - rss0) / 2**20
+        log.info("%s n=%d dim=%d: ingest %.1fs, +%.0f MiB", system, n, dim, row.ingest_s, row.rss_mib)
+        row.recall = recall(backend.search_batch(queries, args.k), truth)
+        row.p50_ms, row.p99_ms = latencies(backend.worker(), queries[: args.latency_queries])
+        if system == "server":
+            t0 = time.perf_counter()
+            backend.search_batch(queries, args.k)
+            row.batch_qps = len(queries) / (time.perf_counter() - t0)
+        for clients in args.clients:
+            row.qps[clients] = throughput(backend, queries, clients, args.seconds)
+            log.info("%s %d clients: %.1f q/s", system, clients, row.qps[clients])
+    except Exception as exc:  # one system failing must not lose the others' figures
+        log.exception("%s failed at n=%d dim=%d", system, n, dim)
+        row.error = f"{type(exc).__name__}: {exc}"[:300]
+    finally:
+        if backend is not None:
+            backend.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return row
+
+
+# ---------------------------------------------------------------- report
+
+
+def format_rows(rows: list[Row], clients: Sequence[int], batch: int) -> str:
+    """A table per size with ratios to in-process FAISS (x: FAISS figure / system figure for time)."""
+    out: list[str] = []
+    for n, dim in sorted({(r.n, r.dim) for r in rows}):
+        group = [r for r in rows if (r.n, r.dim) == (n, dim)]
+        base = next((r for r in group if r.system == "faiss" and not r.error), None)
+        out.append(f"\n## n={n:,} dim={dim}")
+        head = (
+            f"{'system':<8} {'ingest/s':>10} {'MiB':>7} {'p50 ms':>8} {'p99 ms':>8} "
+            + " ".join(f"{f'q/s@{c}':>9}" for c in clients)
+            + f" {f'q/s b{batch}':>9} {'recall':>7}"
+        )
+        out.append(head)
+        for r in group:
+            if r.error:
+                out.append(f"{r.system:<8} FAILED: {r.error}")
+                continue
+            out.append(
+                f"{r.system:<8} {r.ingest_per_s:10.0f} {r.rss_mib:7.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+                + " ".join(f"{r.qps.get(c, 0.0):9.1f}" for c in clients)
+                + f" {(f'{r.batch_qps:9.1f}' if r.batch_qps else '        -')} {r.recall:7.4f}"
+            )
+        if base is None:
+            continue
+        out.append(
+            "against in-process FAISS (p50: how many times slower; q/s and ingest: fraction of FAISS's)"
+        )
+        for r in group:
+            if r.error or r is base:
+                continue
+            qps = " ".join(
+                f"q/s@{c} {r.qps.get(c, 0.0) / base.qps[c]:.3f}x" for c in clients if base.qps.get(c)
+            )
+            batch_part = f", q/s b{batch} {r.batch_qps / base.qps[1]:.3f}x of FAISS@1" if r.batch_qps else ""
+            out.append(
+                f"  {r.system:<8} p50 {r.p50_ms / base.p50_ms:.1f}x slower, {qps}{batch_part}, "
+                f"ingest {r.ingest_per_s / base.ingest_per_s:.3f}x"
+            )
+        server = next((r for r in group if r.system == "server" and not r.error), None)
+        if server is not None:
+            out.append(
+                "server against each peer (server figure / peer figure; latency and memory: <1 is better)"
+            )
+            for p in (r for r in group if r.system in ("qdrant", "milvus") and not r.error):
+                qps = " ".join(f"q/s@{c} {server.qps[c] / p.qps[c]:.2f}" for c in clients if p.qps.get(c))
+                out.append(
+                    f"  vs {p.system:<7} p50 {server.p50_ms / p.p50_ms:.2f}, p99 {server.p99_ms / p.p99_ms:.2f}, "
+                    f"{qps}, ingest {server.ingest_per_s / p.ingest_per_s:.2f}, "
+                    f"memory {server.rss_mib / max(p.rss_mib, 1e-9):.2f}"
+                )
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every system at every size; print and save the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000", help="stored vectors, comma-separated")
+    parser.add_argument("--dims", default="1024,4096", help="dimensions, comma-separated")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {SYSTEMS}")
+    parser.add_argument(
+        "--qdrant-max-n",
+        type=int,
+        default=0,
+        help="skip qdrant above this size (0: never); its local mode ingests ~65 vectors/s here",
+    )
+    parser.add_argument("--clusters", type=int, default=300, help="centres of the Gaussian mixture")
+    parser.add_argument("--queries", type=int, default=256, help="query vectors (drawn like the data)")
+    parser.add_argument("--latency-queries", type=int, default=200, help="single queries timed for p50/p99")
+    parser.add_argument("--k", type=int, default=10, help="results per query")
+    parser.add_argument("--batch", type=int, default=32, help="queries per call in the server's batched run")
+    parser.add_argument("--clients", default="1,8,32", help="concurrent clients, comma-separated")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each throughput run")
+    parser.add_argument(
+        "--omp-threads",
+        type=int,
+        default=1,
+        help="OpenMP threads of FAISS in this process and in the server (concurrency comes from clients)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "search_peers", help="results path without suffix"
+    )
+    args = parser.parse_args(argv)
+    args.clients = [int(c) for c in args.clients.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    dims = [int(d) for d in args.dims.split(",")]
+    systems = [s for s in args.systems.split(",") if s]
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        parser.error(f"unknown systems {unknown}; valid: {SYSTEMS}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("httpx", "qdrant_client", "pymilvus"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    import faiss
+
+    faiss.omp_set_num_threads(args.omp_threads)
+    head = banner(PACKAGES) + f"\ncommand: python {' '.join(['benchmarks/search_peers.py', *sys.argv[1:]])}"
+    print(head, flush=True)
+    rows: list[Row] = []
+    started = time.time()
+    for dim in dims:
+        for n in sizes:
+            data = clustered_vectors(n + args.queries, dim, args.clusters, seed=0)
+            data /= np.linalg.norm(data, axis=1, keepdims=True)
+            vectors, queries = np.ascontiguousarray(data[:n]), np.ascontiguousarray(data[n:])
+            del data
+            exact = faiss.IndexFlatIP(dim)
+            exact.add(vectors)
+            _, truth = exact.search(queries, args.k)
+            del exact
+            for system in systems:
+                if system == "qdrant" and args.qdrant_max_n and n > args.qdrant_max_n:
+                    log.info("skipping qdrant at n=%d (--qdrant-max-n %d)", n, args.qdrant_max_n)
+                    continue
+                rows.append(measure(system, vectors, queries, truth, args))
+                print(
+                    format_rows([r for r in rows if (r.n, r.dim) == (n, dim)], args.clients, args.batch),
+                    flush=True,
+                )
+    table = format_rows(rows, args.clients, args.batch)
+    text = (
+        f"{head}\nk={args.k}, queries={args.queries}, clusters={args.clusters}, "
+        f"throughput runs {args.seconds}s, server batch {args.batch}, total {time.time() - started:.0f}s\n{table}\n"
+    )
+    print("\n# summary" + table, flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".txt").write_text(text)
+    payload = {
+        "banner": head,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "rows": [asdict(r) for r in rows],
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=2))
+    return 1 if any(r.error for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
