@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def _reuse(path: Path, method: EmbeddingMethod) -> TaskEmbedding | None:
     return emb if emb.space.identity() == method.space().identity() else None
 
 
-def dataset_embeddings(method: EmbeddingMethod, out_dir: Path, tasks: list[dict[str, object]]) -> list[TaskEmbedding]:
+def dataset_embeddings(method: EmbeddingMethod, out_dir: Path, tasks: list[dict[str, Any]]) -> list[TaskEmbedding]:
     """DTE of every suite task's train split (cached as files)."""
     out: list[TaskEmbedding] = []
     for t in tasks:
@@ -80,9 +81,9 @@ def dataset_embeddings(method: EmbeddingMethod, out_dir: Path, tasks: list[dict[
         emb = _reuse(path, method)
         if emb is None:
             start = time.perf_counter()
-            label_names = tuple(t["label_names"]) if t.get("label_names") else None  # type: ignore[call-overload]
+            label_names = tuple(str(n) for n in t["label_names"]) if t.get("label_names") else None
             task = load_task(SUITE / "data" / name / "train.jsonl.gz", name=name,
-                             label_kind=str(t["label_kind"]), label_names=label_names)  # type: ignore[arg-type]
+                             label_kind=t["label_kind"], label_names=label_names)
             info = TaskInfo(name=name, kind="dataset", task_type=str(t["task_type"]), label_kind=task.label_kind,
                             label_names=task.label_names, source=task.source, n_examples=len(task.examples))
             emb = method.embed(task, info, progress=False)

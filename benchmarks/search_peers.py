@@ -329,12 +329,18 @@ def tree_rss(extra: Sequence[int]) -> int:
     return total
 
 
-def latencies(search: SearchOne, queries: np.ndarray) -> tuple[float, float]:
-    """p50 and p99 of single-query latency in milliseconds (after two warm-up calls)."""
+def latencies(search: SearchOne, queries: np.ndarray, think_s: float) -> tuple[float, float]:
+    """p50 and p99 of single-query latency in milliseconds (after two warm-up calls).
+
+    ``think_s`` of sleep between queries: every system, in process or not, then starts
+    each query from idle (on a busy machine a tight in-process loop would otherwise be
+    scheduled as a CPU hog while a server process waking up for a request is not).
+    """
     for q in queries[:2]:
         search(q)
     times = []
     for q in queries:
+        time.sleep(think_s)
         t0 = time.perf_counter()
         search(q)
         times.append((time.perf_counter() - t0) * 1e3)
@@ -415,7 +421,9 @@ def measure(
         row.rss_mib = (tree_rss(backend.pids()) - rss0) / 2**20
         log.info("%s n=%d dim=%d: ingest %.1fs, +%.0f MiB", system, n, dim, row.ingest_s, row.rss_mib)
         row.recall = recall(backend.search_batch(queries, args.k), truth)
-        row.p50_ms, row.p99_ms = latencies(backend.worker(), queries[: args.latency_queries])
+        row.p50_ms, row.p99_ms = latencies(
+            backend.worker(), queries[: args.latency_queries], args.think_ms / 1e3
+        )
         if system == "server":
             t0 = time.perf_counter()
             backend.search_batch(queries, args.k)
@@ -489,6 +497,24 @@ def format_rows(rows: list[Row], clients: Sequence[int], batch: int) -> str:
     return "\n".join(out)
 
 
+def save(rows: list[Row], head: str, args: argparse.Namespace, started: float) -> None:
+    """Write the table and the raw figures so far to ``args.out``.txt/.json."""
+    table = format_rows(rows, args.clients, args.batch)
+    text = (
+        f"{head}\nk={args.k}, queries={args.queries}, clusters={args.clusters}, "
+        f"latency think time {args.think_ms} ms, throughput runs {args.seconds}s, "
+        f"server batch {args.batch}, elapsed {time.time() - started:.0f}s\n{table}\n"
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".txt").write_text(text)
+    payload = {
+        "banner": head,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "rows": [asdict(r) for r in rows],
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every system at every size; print and save the table."""
     parser = argparse.ArgumentParser(
@@ -510,6 +536,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32, help="queries per call in the server's batched run")
     parser.add_argument("--clients", default="1,8,32", help="concurrent clients, comma-separated")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each throughput run")
+    parser.add_argument(
+        "--think-ms", type=float, default=5.0, help="sleep between the single queries timed for latency"
+    )
     parser.add_argument(
         "--omp-threads",
         type=int,
@@ -553,24 +582,13 @@ def main(argv: list[str] | None = None) -> int:
                     log.info("skipping qdrant at n=%d (--qdrant-max-n %d)", n, args.qdrant_max_n)
                     continue
                 rows.append(measure(system, vectors, queries, truth, args))
+                save(rows, head, args, started)
                 print(
                     format_rows([r for r in rows if (r.n, r.dim) == (n, dim)], args.clients, args.batch),
                     flush=True,
                 )
-    table = format_rows(rows, args.clients, args.batch)
-    text = (
-        f"{head}\nk={args.k}, queries={args.queries}, clusters={args.clusters}, "
-        f"throughput runs {args.seconds}s, server batch {args.batch}, total {time.time() - started:.0f}s\n{table}\n"
-    )
-    print("\n# summary" + table, flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".txt").write_text(text)
-    payload = {
-        "banner": head,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "rows": [asdict(r) for r in rows],
-    }
-    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=2))
+    print("\n# summary" + format_rows(rows, args.clients, args.batch), flush=True)
+    save(rows, head, args, started)
     return 1 if any(r.error for r in rows) else 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ def _cmd_embed_model(args: argparse.Namespace) -> int:
     prompt = getattr(adapter, "prompt", None)
     if not task_type and prompt is not None:
         task_type = str(getattr(prompt, "task_type", ""))
-    name = args.name or str(getattr(adapter, "name", args.model_spec)).replace("/", "_")
+    # The default name doubles as the output file name: keep it to safe characters.
+    name = args.name or re.sub(r"[^A-Za-z0-9._+-]+", "_", str(getattr(adapter, "name", args.model_spec)))
     info = TaskInfo(
         name=name, kind="model", task_type=task_type, source=args.model_spec, tags=tuple(args.tag)
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -282,7 +282,8 @@ def _space(chk: _Checker, i: int, raw: Any, seen: dict[str, str], surrogate: str
         settings = make_settings(method, overrides)
     except ConfigError as exc:
         raise e.fail("settings", str(exc)) from exc
-    backend = e.choice("backend", BACKENDS, "flat")
+    # choice() validated the value against BACKENDS, the members of the Backend literal.
+    backend = cast(Backend, e.choice("backend", BACKENDS, "flat"))
     return SpaceSpec(name=name, method=method, settings=settings, surrogate=e.str_("surrogate", surrogate) or surrogate,
                      backend=backend)
 

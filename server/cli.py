@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from fute_client import TaskSearchClient
 from fute_client.errors import TaskSearchError
 from fute_client.types import Condition, Filter, Hit, QueryTarget
-
 from server.config import DEFAULT_MAX_MESSAGE_BYTES, DEVICES, ServerConfig, StoreConfig
 
 log = logging.getLogger(__name__)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from fute_client.types import SpaceIdentity, Task, TaskSource, UpsertResult
-
 from fute.embedding import TaskEmbedding
 from fute.space import EmbeddingSpace, check_same_space
+from fute_client.types import SpaceIdentity, Task, TaskSource, UpsertResult
 
 
 def identity_of(space: EmbeddingSpace) -> SpaceIdentity:

@@ -147,7 +147,7 @@ def test_shipped_profanity_and_langid_adapters() -> None:
 
 def _chatterbot_languages() -> list[str]:
     tasks = json.loads((ROOT / "benchmarks" / "suite" / "tasks.json").read_text())
-    return next(t["label_names"] for t in tasks if t["name"] == "chatterbot_language")  # type: ignore[no-any-return]
+    return next(t["label_names"] for t in tasks if t["name"] == "chatterbot_language")
 
 
 def test_langid_labels_are_chatterbot_names() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
 
 from fute.corpus import CorpusExample, load_corpus
 from fute.methods import FimSettings, make_method
@@ -25,8 +25,8 @@ smollm2 = pytest.importorskip("fute.models.smollm2")
 def smol_dir() -> Path:
     """The real SmolLM2 folder (converted from the packaged GGUF once per machine)."""
     try:
-        return smollm2.smollm2_dir()
-    except smollm2.ModelNotFoundError as exc:  # type: ignore[attr-defined]
+        return Path(smollm2.smollm2_dir())
+    except smollm2.ModelNotFoundError as exc:
         pytest.skip(str(exc))
 
 
@@ -87,7 +87,7 @@ def test_two_prompts_differ_and_one_prompt_is_stable(tiny_llm: Path) -> None:
     ex = [CorpusExample("Free entry! Win a prize now"), CorpusExample("See you at lunch")]
     assert a.identity() == a2.identity() != b.identity()
     np.testing.assert_array_equal(a.predict(ex), a2.predict(ex))
-    assert not np.allclose(a.predict(ex), b.predict(ex)[:, ::-1]) or a.label_names != b.label_names
+    assert not np.allclose(a.predict(ex), b.predict(ex), atol=1e-4)
 
 
 def test_chat_template_and_plain_rendering(tiny_llm: Path) -> None:
@@ -95,7 +95,7 @@ def test_chat_template_and_plain_rendering(tiny_llm: Path) -> None:
     plain = CausalLMAdapter(tiny_llm, MULTI, use_chat_template=False)
     assert chat.use_chat and not plain.use_chat
     assert "<|im_start|>assistant" in chat.tokenizer.decode(chat._prompt_ids(CorpusExample("x")))
-    assert chat.tokenizer.decode(plain._prompt_ids(CorpusExample("x"))).endswith(PLAIN_ANSWER_SUFFIX)
+    assert str(chat.tokenizer.decode(plain._prompt_ids(CorpusExample("x")))).endswith(PLAIN_ANSWER_SUFFIX)
     # Without a chat template the verbaliser follows "Answer:" after a space.
     assert plain._verbalisers[0] == plain.tokenizer(" bad", add_special_tokens=False)["input_ids"]
     assert chat.identity() != plain.identity()
@@ -119,8 +119,14 @@ def test_real_smollm2_sentiment_prompt_orders_texts(smol_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_real_smollm2_mte_two_prompts_two_embeddings(smol_dir: Path, surrogate: Surrogate, tmp_path: Path) -> None:
-    corpus = load_corpus(limit=12)
-    method = make_method("fim", surrogate, FimSettings(dim=512, max_examples=12, max_length=32, batch_size=4))
+    # Real SmolLM2 outputs on real U; a tiny random surrogate keeps the FIM part fast (the
+    # real MiniLM's FIM is exercised by test_models_embedding.py::test_real_vader_mte_on_real_minilm).
+    config = BertConfig(vocab_size=surrogate.tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=32)
+    torch.manual_seed(0)
+    tiny = Surrogate("tiny", surrogate.folder, config, surrogate.tokenizer, "2" * 64, BertModel(config).eval())  # type: ignore[no-untyped-call]
+    corpus = load_corpus(limit=10)
+    method = make_method("fim", tiny, FimSettings(dim=512, max_examples=10, max_length=32, batch_size=4))
     embs = {}
     for name in ("sentiment", "spam"):
         adapter = load_adapter("llm:smollm2", AdapterOptions(prompt=name))

@@ -27,7 +27,7 @@ def tiny(surrogate: Surrogate) -> Surrogate:
     config = BertConfig(vocab_size=surrogate.tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=32)
     torch.manual_seed(0)
-    return Surrogate("tiny", surrogate.folder, config, surrogate.tokenizer, "1" * 64, BertModel(config).eval())
+    return Surrogate("tiny", surrogate.folder, config, surrogate.tokenizer, "1" * 64, BertModel(config).eval())  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +62,8 @@ class FakeAdapter:
         if self.broken == "nan" and self.calls == 2:  # the *second* batch goes wrong
             probs[0, 0] = np.nan
         if self.broken == "shape":
-            return probs[:, :2]
-        return probs
+            return np.asarray(probs[:, :2])
+        return np.asarray(probs)
 
 
 def _method(tiny: Surrogate) -> object:
@@ -133,7 +133,7 @@ def test_misbehaving_model_is_a_clear_error_and_caches_nothing(
 def tiny_folder(tiny: Surrogate, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny surrogate saved as a model folder, for the CLI's --surrogate."""
     folder = tmp_path_factory.mktemp("tiny-surrogate")
-    tiny.fresh_backbone().save_pretrained(folder)
+    tiny.fresh_backbone().save_pretrained(folder)  # type: ignore[operator]
     tiny.tokenizer.save_pretrained(folder)
     return folder
 

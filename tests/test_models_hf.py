@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from fute.surrogate import Surrogate, load_surrogate
 from tests.conftest import SUITE_DATA
 
 
-def _config(surrogate: Surrogate, **kw: object) -> BertConfig:
+def _config(surrogate: Surrogate, **kw: Any) -> BertConfig:
     return BertConfig(vocab_size=surrogate.tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
                       num_attention_heads=2, intermediate_size=32, **kw)
 

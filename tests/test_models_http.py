@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
+from transformers import BertConfig, BertModel
 
 from fute.corpus import CorpusExample, load_corpus
 from fute.errors import ConfigError, ModelError
@@ -34,7 +36,7 @@ def smol_server() -> Iterator[str]:
     """The real SmolLM2 behind fute's OpenAI-compatible server on a free port."""
     try:
         folder = smollm2.smollm2_dir()
-    except smollm2.ModelNotFoundError as exc:  # type: ignore[attr-defined]
+    except smollm2.ModelNotFoundError as exc:
         pytest.skip(str(exc))
     server, port = create_server(folder, "smollm2")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -64,8 +66,13 @@ def test_chat_endpoint_gives_valid_deterministic_soft_labels(smol_server: str) -
 
 @pytest.mark.slow
 def test_endpoint_mte_two_prompts(smol_server: str, surrogate: Surrogate, tmp_path: Path) -> None:
+    # A tiny random surrogate keeps the FIM part fast; the model outputs are the real SmolLM2's.
+    config = BertConfig(vocab_size=surrogate.tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=32)
+    torch.manual_seed(0)
+    tiny = Surrogate("tiny", surrogate.folder, config, surrogate.tokenizer, "3" * 64, BertModel(config).eval())  # type: ignore[no-untyped-call]
     corpus = load_corpus(limit=6)
-    method = make_method("fim", surrogate, FimSettings(dim=256, max_examples=6, max_length=32, batch_size=3))
+    method = make_method("fim", tiny, FimSettings(dim=256, max_examples=6, max_length=32, batch_size=3))
     embs = [embed_model(load_adapter(f"openai:{smol_server}", AdapterOptions(prompt=p, model="smollm2")), method,
                         corpus, cache_dir=tmp_path, progress=False) for p in ("sentiment", "spam")]
     assert embs[0].space.corpus == corpus.hash

@@ -24,6 +24,7 @@ from fute_client.types import (
     SpaceIdentity,
     Task,
     UpsertResult,
+    iter_pages,
 )
 
 T = TypeVar("T")
@@ -187,15 +188,11 @@ class TaskSearchClient:
         self, space: str, *, filter: Filter | None = None, page_size: int = 100, with_vectors: bool = False
     ) -> Iterator[Task]:
         """Every matching task, page by page."""
-        token = ""
-        while True:
-            page = self.list_tasks(
+        return iter_pages(
+            lambda token: self.list_tasks(
                 space, filter=filter, page_size=page_size, page_token=token, with_vectors=with_vectors
             )
-            yield from page.tasks
-            token = page.next_page_token
-            if not token:
-                return
+        )
 
     def search(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -153,6 +154,20 @@ class Page:
 
     tasks: tuple[Task, ...]
     next_page_token: str
+
+
+def iter_pages(fetch: Callable[[str], Page]) -> Iterator[Task]:
+    """Every task of a paged listing: ``fetch(page_token)`` returns one page.
+
+    Shared by the gRPC client and the in-process store so both page the same way.
+    """
+    token = ""
+    while True:
+        page = fetch(token)
+        yield from page.tasks
+        token = page.next_page_token
+        if not token:
+            return
 
 
 QueryTarget = str | np.ndarray

@@ -95,7 +95,8 @@ def _callable(target: str, options: AdapterOptions) -> ModelAdapter:
     from fute.models.callables import CallableAdapter, resolve_callable
 
     spec = BUILTIN_CALLABLES.get(target, target)
-    return CallableAdapter(resolve_callable(spec), spec, label_names=options.labels, output_kind=options.output_kind)
+    return CallableAdapter(resolve_callable(spec), spec, label_names=options.labels, output_kind=options.output_kind,
+                           name=target)
 
 
 def _openai(target: str, options: AdapterOptions) -> ModelAdapter:

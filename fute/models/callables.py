@@ -91,10 +91,11 @@ class CallableAdapter:
         *,
         label_names: tuple[str, ...] | None = None,
         output_kind: str | None = None,
+        name: str | None = None,
     ) -> None:
         self.fn = fn
         self.spec = spec
-        self.name = spec
+        self.name = name or spec
         kind = output_kind or getattr(fn, "fute_kind", None)
         if kind is None:
             raise ConfigError(f"callable {spec!r} does not declare its output kind; pass soft or regression")

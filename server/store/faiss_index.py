@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import faiss
 import numpy as np
+
 from fute_client.errors import InvalidArgumentError
 from fute_client.types import BACKENDS, Backend
-
 from server.config import DEVICES, Device, IndexParams
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
 from fute_client.errors import DataLossError
 from fute_client.types import Backend, SpaceIdentity, Task, TaskSource
 

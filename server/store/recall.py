@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from fute_client.types import Backend
 
+from fute_client.types import Backend
 from server.config import IndexParams
 from server.store.faiss_index import SpaceIndex
 

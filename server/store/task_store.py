@@ -24,6 +24,9 @@ from typing import IO
 
 import faiss
 import numpy as np
+
+from fute.errors import SpaceMismatchError
+from fute.space import check_same_space
 from fute_client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -47,10 +50,8 @@ from fute_client.types import (
     SpaceIdentity,
     Task,
     UpsertResult,
+    iter_pages,
 )
-
-from fute.errors import SpaceMismatchError
-from fute.space import check_same_space
 from server import __version__
 from server.config import StoreConfig
 from server.embedding_upload import embedding_space_of
@@ -476,15 +477,11 @@ class TaskStore:
         with_vectors: bool = False,
     ) -> Iterator[Task]:
         """Every matching task, page by page."""
-        token = ""
-        while True:
-            page = self.list_tasks(
+        return iter_pages(
+            lambda token: self.list_tasks(
                 space, filter=filter, page_size=page_size, page_token=token, with_vectors=with_vectors
             )
-            yield from page.tasks
-            token = page.next_page_token
-            if not token:
-                return
+        )
 
     def search(
         self,

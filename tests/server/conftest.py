@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fute_client import TaskSearchClient
 from server_testkit import server_config
 
+from fute_client import TaskSearchClient
 from server.app import TaskSearchServer, create_server
 from server.config import StoreConfig
 from server.store import TaskStore

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fute_client.types import Task, TaskKind
 
+from fute_client.types import Task, TaskKind
 from server.config import IndexParams, ServerConfig, StoreConfig
 
 KINDS: tuple[TaskKind, ...] = ("dataset", "model")

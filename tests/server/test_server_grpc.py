@@ -15,6 +15,15 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from google.protobuf import descriptor_pool
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+from grpc_status import rpc_status
+from server_testkit import brute_force_ids, make_tasks, server_config
+
 from fute_client import AsyncTaskSearchClient, TaskSearchClient
 from fute_client._generated.fute.v1 import task_search_pb2 as pb
 from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
@@ -26,15 +35,6 @@ from fute_client.errors import (
     UnavailableError,
 )
 from fute_client.types import Task
-from google.protobuf import descriptor_pool
-from google.rpc import error_details_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
-    ProtoReflectionDescriptorDatabase,
-)
-from grpc_status import rpc_status
-from server_testkit import brute_force_ids, make_tasks, server_config
-
 from server.app import SERVICE_NAME, TaskSearchServer, create_server
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from server_testkit import make_tasks, server_config
+
 from fute_client import TaskSearchClient
 from fute_client.errors import DataLossError, FailedPreconditionError, TaskSearchError
 from fute_client.types import Condition, Filter, Task
-from server_testkit import make_tasks, server_config
-
 from server.__main__ import main as server_main
 from server.app import create_server
 from server.config import StoreConfig

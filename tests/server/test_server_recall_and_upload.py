@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fute_client import TaskSearchClient
-from fute_client.errors import FailedPreconditionError
 from server_testkit import make_tasks, unit
 
 from fute.embedding import TaskEmbedding, TaskInfo, save_embedding
 from fute.space import EmbeddingSpace
+from fute_client import TaskSearchClient
+from fute_client.errors import FailedPreconditionError
 from server.__main__ import main as server_main
 from server.app import TaskSearchServer
 from server.cli import register

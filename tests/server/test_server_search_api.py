@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from server_testkit import make_tasks, unit
+
 from fute_client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -13,7 +15,6 @@ from fute_client.errors import (
     NotFoundError,
 )
 from fute_client.types import Condition, Filter, SpaceIdentity, Task
-from server_testkit import make_tasks, unit
 
 DIM = 24
 N = 150
