@@ -48,6 +48,7 @@ class ModelCase:
     expected: tuple[str, ...]
     prompt: str | None = None
     llm: bool = False
+    calibrate: bool = False  # prior-calibrate the soft labels over U (see docs/models.md)
 
 
 CASES: tuple[ModelCase, ...] = (
@@ -61,6 +62,13 @@ CASES: tuple[ModelCase, ...] = (
     ModelCase("smollm2-question", "llm:smollm2", ("question-type",), "question_type", llm=True),
     ModelCase("smollm2-topic", "llm:smollm2", ("topic",), "topic", llm=True),
     ModelCase("smollm2-language", "llm:smollm2", ("language-id",), "language", llm=True),
+    # The same models with prior calibration (predictions come from the cache).
+    ModelCase("py3langid-cal", "callable:langid", ("language-id",), calibrate=True),
+    ModelCase("smollm2-sentiment-cal", "llm:smollm2", ("sentiment",), "sentiment", llm=True, calibrate=True),
+    ModelCase("smollm2-spam-cal", "llm:smollm2", ("spam",), "spam", llm=True, calibrate=True),
+    ModelCase("smollm2-question-cal", "llm:smollm2", ("question-type",), "question_type", llm=True, calibrate=True),
+    ModelCase("smollm2-topic-cal", "llm:smollm2", ("topic",), "topic", llm=True, calibrate=True),
+    ModelCase("smollm2-language-cal", "llm:smollm2", ("language-id",), "language", llm=True, calibrate=True),
 )
 
 
@@ -127,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             if emb is None:
                 adapter = load_adapter(case.spec, AdapterOptions(prompt=case.prompt))
                 info = TaskInfo(name=case.key, kind="model", task_type=case.expected[0], source=case.spec)
-                emb = embed_model(adapter, method, corpus, info, progress=False)
+                emb = embed_model(adapter, method, corpus, info, progress=False, calibrate=case.calibrate)
                 save_embedding(emb, path)
         except FuteError as exc:
             logger.error("model %s failed: %s", case.key, exc)
@@ -142,25 +150,25 @@ def main(argv: list[str] | None = None) -> int:
             "top3": [datasets[i].task.name for i in order[:3]],
             "p_at_1": float(hits[0]), "p_at_3": sum(hits) / 3, "hit_at_3": float(any(hits)),
         })
-    _print(rows, [d.task.name for d in datasets], method.space().describe())
+    _print(rows, [d.task.name for d in datasets], types, method.space().describe())
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
 
 
-def _print(rows: list[dict[str, object]], names: list[str], space: str) -> None:
+def _print(rows: list[dict[str, object]], names: list[str], types: list[str], space: str) -> None:
     # The benchmark's product is this table on stdout.
     print(f"space: {space}")
     ok = [r for r in rows if "error" not in r]
     width = max(len(n) for n in names)
     print("cosine(model, dataset); * marks the model's own task type")
-    print(" " * width + " | " + " | ".join(f"{str(r['model'])[:12]:>12}" for r in ok))
-    for n in names:
+    print(" " * width + " | " + " | ".join(f"{str(r['model'])[-12:]:>12}" for r in ok))
+    for n, t in zip(names, types, strict=True):
         cells = []
         for r in ok:
-            sims = r["sims"]
-            assert isinstance(sims, dict)
-            cells.append(f"{sims[n]:12.4f}")
+            sims, expected = r["sims"], r["expected"]
+            assert isinstance(sims, dict) and isinstance(expected, list)
+            cells.append(f"{sims[n]:11.4f}" + ("*" if t in expected else " "))
         print(f"{n:>{width}} | " + " | ".join(cells))
     print()
     print(f"{'model':<18} {'expected':<14} {'P@1':>4} {'P@3':>5} {'hit@3':>5}  top-3 datasets")

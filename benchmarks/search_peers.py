@@ -16,7 +16,8 @@ product search:
 * ``milvus``: ``milvus-lite`` through ``pymilvus.MilvusClient`` on a local file, FLAT index.
 
 Per system: ingest rate (vectors/s, including the systems' own persistence), memory (RSS
-growth of the whole process tree: this process, the server subprocess, Milvus's process),
+growth of the whole process tree: this process, the server subprocess, any process
+Milvus Lite starts),
 latency p50/p99 of single queries, throughput with 1, 8 and 32 concurrent clients (one
 thread each), recall@k against in-process FAISS (to show every system answers the same
 question), and ratios to in-process FAISS. Results go to ``--out``.txt/.json.

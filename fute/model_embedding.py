@@ -131,6 +131,20 @@ def predict_corpus(
     return preds
 
 
+def calibrate_soft(predictions: np.ndarray) -> np.ndarray:
+    """Prior calibration over U: divide each class's probability by its mean over U, renormalise.
+
+    A small prompted LLM often puts most mass on one class for every input (SmolLM2 says
+    ``positive`` for every sentence of U); the FIM then sees a near-constant label. Dividing
+    by the model's average output (the "contextual calibration" idea of Zhao et al., 2021,
+    with U's mean instead of a content-free input) keeps what varies between examples.
+    """
+    prior = np.clip(predictions.astype(np.float64).mean(axis=0, keepdims=True), 1e-12, None)
+    scaled = predictions / prior
+    out: np.ndarray = (scaled / scaled.sum(axis=1, keepdims=True)).astype(np.float32)
+    return out
+
+
 def model_task(
     adapter: ModelAdapter, corpus: UnlabelledCorpus, predictions: np.ndarray, name: str
 ) -> TaskData:
@@ -160,8 +174,12 @@ def embed_model(
     use_cache: bool = True,
     batch_size: int = DEFAULT_PREDICT_BATCH,
     progress: bool = True,
+    calibrate: bool = False,
 ) -> TaskEmbedding:
     """The model task embedding of ``adapter``: ``method`` on (U, model outputs), in U's space.
+
+    With ``calibrate`` (soft outputs only), the outputs are prior-calibrated over U first
+    (:func:`calibrate_soft`); the cache keeps the raw outputs.
 
     Raises:
         ModelError: the model misbehaved; nothing was cached or written.
@@ -170,6 +188,10 @@ def embed_model(
     preds = predict_corpus(
         adapter, corpus, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size, progress=progress
     )
+    if calibrate:
+        if adapter.output_kind != "soft":
+            raise ConfigError(f"calibration applies to soft labels; model {name} is a regressor")
+        preds = validate_outputs(calibrate_soft(preds), adapter, len(corpus), f"{name} (calibrated)")
     if adapter.output_kind == "regression" and float(np.std(preds)) == 0.0:
         logger.warning("model %s gives the same score on all of U: its embedding carries little", name)
     task = model_task(adapter, corpus, preds, name)
@@ -185,6 +207,6 @@ def embed_model(
         label_names=adapter.label_names,
         source=base.source or _adapter_name(adapter),
         n_examples=used,
-        tags=base.tags,
+        tags=(*base.tags, "calibrated") if calibrate else base.tags,
     )
     return method.embed(task, full_info, corpus=corpus.hash, progress=progress)

@@ -184,3 +184,23 @@ def test_real_vader_mte_on_real_minilm(surrogate: Surrogate, tmp_path: Path) -> 
     assert embs["langid"].task.label_kind == "soft"
     # Two sentiment regressors agree more with each other than with a language identifier.
     assert embs["vader"].cosine(embs["textblob"]) > embs["vader"].cosine(embs["langid"])
+
+
+def test_prior_calibration_removes_a_constant_bias(tiny: Surrogate, corpus: UnlabelledCorpus, tmp_path: Path) -> None:
+    from fute.model_embedding import calibrate_soft
+
+    biased = np.array([[0.1, 0.9], [0.2, 0.8], [0.15, 0.85]])
+    cal = calibrate_soft(biased)
+    assert np.allclose(cal.sum(1), 1, atol=1e-6)
+    assert cal[1, 0] > 0.5 > cal[0, 0]  # relative to the model's average, example 1 leans to class 0
+    assert list(np.argsort(cal[:, 0])) == list(np.argsort(biased[:, 0]))  # order per class kept
+    method = _method(tiny)
+    raw = embed_model(FakeAdapter(), method, corpus, cache_dir=tmp_path, progress=False)  # type: ignore[arg-type]
+    calibrated = embed_model(FakeAdapter(), method, corpus, cache_dir=tmp_path, progress=False,  # type: ignore[arg-type]
+                             calibrate=True)
+    assert "calibrated" in calibrated.task.tags and "calibrated" not in raw.task.tags
+    assert not np.allclose(raw.vector, calibrated.vector)
+    assert len(list(tmp_path.glob("*.npz"))) == 1  # the cache holds the raw outputs once
+    with pytest.raises(ConfigError, match="regressor"):
+        embed_model(FakeAdapter(kind="regression"), method, corpus, cache_dir=tmp_path, progress=False,  # type: ignore[arg-type]
+                    calibrate=True)
