@@ -1,20 +1,66 @@
-"""Cross-cutting concerns of every TaskSearch call: request ids, logging, latency."""
+"""Cross-cutting concerns of every TaskSearch call: request ids, logging, latency, and
+INVALID_ARGUMENT for request bytes that do not decode.
+
+grpcio answers a request its deserializer cannot decode with INTERNAL "Exception
+deserializing request!" before any servicer code runs. The handlers returned here wrap the
+deserializer so that it returns an :class:`Undecodable` marker instead of raising, and the
+behaviour aborts such a call with INVALID_ARGUMENT (client streams: at the bad message).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 
 from server.auth import SERVICE_PREFIX
+from server.service import abort_with
 
 log = logging.getLogger("server.access")
 
 REQUEST_ID_KEY = "x-request-id"
+
+
+class Undecodable:
+    """What a wrapped deserializer returns for bytes that are not a valid request."""
+
+    def __init__(self, method: str, size: int, error: Exception) -> None:
+        self.message = (
+            f"request bytes of {method} ({size} bytes) are not a valid request message: "
+            f"{type(error).__name__}: {error}"
+        )
+
+
+def safe_deserializer(
+    method: str, deserializer: Callable[[bytes], Any] | None
+) -> Callable[[bytes], Any] | None:
+    """``deserializer`` returning :class:`Undecodable` instead of raising."""
+    if deserializer is None:
+        return None
+    inner = deserializer
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return inner(data)
+        except Exception as exc:  # protobuf's DecodeError, or anything a parser raises
+            return Undecodable(method, len(data), exc)
+
+    return deserialize
+
+
+def _refuse(context: grpc.ServicerContext, bad: Undecodable) -> None:
+    abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, bad.message, "InvalidArgumentError")
+
+
+def _checked_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+    for request in requests:
+        if isinstance(request, Undecodable):
+            _refuse(context, request)
+        yield request
 
 
 class RequestLogInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -36,11 +82,16 @@ class RequestLogInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
         def wrap(
             behaviour: Callable[[Any, grpc.ServicerContext], Any],
+            streaming: bool,
         ) -> Callable[[Any, grpc.ServicerContext], Any]:
             def logged(request: Any, context: grpc.ServicerContext) -> Any:
                 start = time.perf_counter()
                 context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
                 try:
+                    if isinstance(request, Undecodable):
+                        _refuse(context, request)
+                    elif streaming:
+                        request = _checked_stream(request, context)
                     return behaviour(request, context)
                 finally:
                     code = context.code() or grpc.StatusCode.OK
@@ -51,14 +102,14 @@ class RequestLogInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                wrap(handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                wrap(handler.unary_unary, streaming=False),
+                request_deserializer=safe_deserializer(method, handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                wrap(handler.stream_unary),
-                request_deserializer=handler.request_deserializer,
+                wrap(handler.stream_unary, streaming=True),
+                request_deserializer=safe_deserializer(method, handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler

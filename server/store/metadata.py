@@ -1,10 +1,13 @@
 """SQLite persistence: the durable source of truth for spaces, task metadata and vectors.
 
-Vectors are stored as float32 BLOBs next to their metadata, each with a CRC32 over
-(space, id, bytes); the FAISS indexes are rebuilt from here at start and every row's
-checksum is verified then. The database runs in WAL mode with ``synchronous=FULL``, so a
-committed transaction (and therefore an acknowledged write) survives kill -9 and power loss.
-All SQL is parameterised.
+Vectors are stored as float32 BLOBs next to their metadata. Each task row carries two
+CRC32s: ``crc`` over (space, id, vector bytes) and ``row_crc`` over a canonical encoding
+of every stored field returned to users (space, id, name, kind, task_type, label names,
+source, times and tags) chained on ``crc``, so it covers the vector too. The FAISS indexes
+are rebuilt from here at start and both checksums of every row are verified then; reads
+verify ``row_crc`` (and ``crc`` when they return vectors). The database runs in WAL mode
+with ``synchronous=FULL``, so a committed transaction (and therefore an acknowledged write)
+survives kill -9 and power loss. All SQL is parameterised.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import struct
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +30,11 @@ from fute_client.types import Backend, SpaceIdentity, Task, TaskSource
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreCorruptedError(DataLossError):
-    """A store file failed SQLite's integrity check or a vector its checksum."""
+    """A store file failed SQLite's integrity check or a task row its checksum."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,35 @@ class SpaceRow:
 def vector_crc(space: str, task_id: str, blob: bytes) -> int:
     """Checksum binding a vector to its space and id (a swapped row fails too)."""
     return zlib.crc32(blob, zlib.crc32(f"{space}\x00{task_id}\x00".encode()))
+
+
+def row_crc(
+    vcrc: int,
+    space: str,
+    task_id: str,
+    meta: Sequence[str],
+    created: float,
+    updated: float,
+    tags: Sequence[str],
+) -> int:
+    """Checksum of a task row's metadata, chained on its vector checksum ``vcrc``.
+
+    ``meta`` is (name, kind, task_type, label_names JSON, dataset_path, model, prompt) as
+    stored; tags are taken as a set. The encoding is a header (tag count, the UTF-8 length
+    of every text, both times as float64) followed by the texts, so no two different rows
+    share one.
+    """
+    ordered = sorted(set(tags))
+    raw = [t.encode("utf-8", "surrogatepass") for t in (space, task_id, *meta, *ordered)]
+    head = struct.pack(f"<I{len(raw)}Idd", len(ordered), *map(len, raw), created, updated)
+    return zlib.crc32(b"".join(raw), zlib.crc32(head, vcrc & 0xFFFFFFFF))
+
+
+# The columns a row checksum covers, in row_crc's order (after space and id).
+_META_COLS = "name, kind, task_type, label_names, dataset_path, model, prompt"
+_TAGS_SQL = (
+    "(SELECT json_group_array(tag) FROM (SELECT tag FROM task_tags g WHERE g.vec_id = t.vec_id ORDER BY tag))"
+)
 
 
 def _ts(t: float | None) -> datetime | None:
@@ -100,7 +134,24 @@ def migrate(conn: sqlite3.Connection) -> None:
                 PRAGMA user_version = 1;
                 """
             )
-        log.info("created store schema version %d", SCHEMA_VERSION)
+        log.info("created store schema version 1")
+    if version < 2:
+        # Version 2: a checksum over each task row's metadata (row_crc). Rows of an older
+        # store get theirs computed from what they hold now; their vector checksums are
+        # still verified when the store loads.
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ALTER TABLE tasks ADD COLUMN row_crc INTEGER NOT NULL DEFAULT 0")
+            rows = conn.execute(
+                f"SELECT vec_id, crc, space, id, {_META_COLS}, created, updated, {_TAGS_SQL} FROM tasks t"
+            ).fetchall()
+            conn.executemany(
+                "UPDATE tasks SET row_crc = ? WHERE vec_id = ?",
+                [(row_crc(r[1], r[2], r[3], r[4:11], r[11], r[12], json.loads(r[13])), r[0]) for r in rows],
+            )
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if version >= 1:
+            log.info("migrated store schema %d -> 2: computed %d row checksums", version, len(rows))
 
 
 class MetadataDB:
@@ -200,25 +251,23 @@ class MetadataDB:
                 if old is not None:
                     self._conn.execute("DELETE FROM tasks WHERE vec_id = ?", (old[0],))
                 blob = np.ascontiguousarray(task.vector, dtype="<f4").tobytes()
+                meta = (
+                    task.name,
+                    task.kind,
+                    task.task_type,
+                    json.dumps(list(task.label_names)),
+                    task.source.dataset_path,
+                    task.source.model,
+                    task.source.prompt,
+                )
+                created = float(old[1]) if old is not None else float(now)
+                vcrc = vector_crc(space, task.id, blob)
+                rcrc = row_crc(vcrc, space, task.id, meta, created, float(now), task.tags)
                 cur = self._conn.execute(
                     "INSERT INTO tasks (space, id, name, kind, task_type, label_names, dataset_path,"
-                    " model, prompt, created, updated, vector, crc)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        space,
-                        task.id,
-                        task.name,
-                        task.kind,
-                        task.task_type,
-                        json.dumps(list(task.label_names)),
-                        task.source.dataset_path,
-                        task.source.model,
-                        task.source.prompt,
-                        old[1] if old is not None else now,
-                        now,
-                        blob,
-                        vector_crc(space, task.id, blob),
-                    ),
+                    " model, prompt, created, updated, vector, crc, row_crc)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (space, task.id, *meta, created, float(now), blob, vcrc, rcrc),
                 )
                 vec_id = int(cur.lastrowid or 0)
                 self._conn.executemany(
@@ -260,20 +309,20 @@ class MetadataDB:
         return out
 
     def tasks_by_vec_ids(self, vec_ids: Sequence[int], with_vectors: bool) -> dict[int, Task]:
-        """Full records of the given vec_ids (vectors checksum-verified when loaded)."""
+        """Full records of the given vec_ids, each row's checksum verified (and its
+        vector's when vectors are loaded)."""
         out: dict[int, Task] = {}
         for start in range(0, len(vec_ids), 500):
             chunk = [int(v) for v in vec_ids[start : start + 500]]
             marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                "SELECT vec_id, space, id, name, kind, task_type, label_names, dataset_path, model,"
-                " prompt, created, updated, vector, crc,"
-                " (SELECT json_group_array(tag) FROM (SELECT tag FROM task_tags g"
-                "   WHERE g.vec_id = t.vec_id ORDER BY tag))"
-                f" FROM tasks t WHERE vec_id IN ({marks})",
+            vector_col = "vector" if with_vectors else "NULL"
+            rows = self._fetch(
+                f"SELECT vec_id, space, id, {_META_COLS}, created, updated, {vector_col}, crc,"
+                f" row_crc, {_TAGS_SQL} FROM tasks t WHERE vec_id IN ({marks})",
                 chunk,
-            ).fetchall()
+            )
             for r in rows:
+                tags = self._checked_row(r)
                 vector = self._checked_vector(r[1], r[2], r[12], r[13]) if with_vectors else None
                 out[int(r[0])] = Task(
                     id=r[2],
@@ -283,7 +332,7 @@ class MetadataDB:
                     task_type=r[5],
                     label_names=tuple(json.loads(r[6])),
                     source=TaskSource(r[7], r[8], r[9]),
-                    tags=tuple(json.loads(r[14])),
+                    tags=tuple(tags),
                     created_time=_ts(r[10]),
                     updated_time=_ts(r[11]),
                 )
@@ -310,24 +359,61 @@ class MetadataDB:
                 found[int(r[0])] = self._checked_vector(r[1], r[2], r[3], r[4])
         return np.stack([found[int(v)] for v in vec_ids]) if len(vec_ids) else np.zeros((0, 0), np.float32)
 
-    def iter_space_vectors(self, space: str, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """All (vec_ids, vectors) of a space in blocks, every checksum verified."""
-        cur = self._conn.execute(
-            "SELECT vec_id, id, vector, crc FROM tasks WHERE space = ? ORDER BY vec_id", (space,)
-        )
-        while True:
-            rows = cur.fetchmany(batch)
-            if not rows:
-                return
-            ids = np.asarray([r[0] for r in rows], dtype=np.int64)
-            vecs = np.stack([self._checked_vector(space, r[1], r[2], r[3]) for r in rows])
-            yield ids, vecs
+    def iter_space_vectors(
+        self, space: str, batch: int = 4096, *, verify_rows: bool = False
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All (vec_ids, vectors) of a space in blocks, every vector checksum verified;
+        with ``verify_rows`` (at start) every row's metadata checksum too."""
+        if verify_rows:
+            sql = (
+                f"SELECT vec_id, space, id, {_META_COLS}, created, updated, vector, crc, row_crc,"
+                f" {_TAGS_SQL} FROM tasks t WHERE space = ? ORDER BY vec_id"
+            )
+        else:
+            sql = "SELECT vec_id, space, id, vector, crc FROM tasks WHERE space = ? ORDER BY vec_id"
+        try:
+            cur = self._conn.execute(sql, (space,))
+            while True:
+                rows = cur.fetchmany(batch)
+                if not rows:
+                    return
+                ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+                if verify_rows:
+                    for r in rows:
+                        self._checked_row(r)
+                    vecs = np.stack([self._checked_vector(r[1], r[2], r[12], r[13]) for r in rows])
+                else:
+                    vecs = np.stack([self._checked_vector(r[1], r[2], r[3], r[4]) for r in rows])
+                yield ids, vecs
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptedError(f"{self.path}: cannot read space {space!r} ({exc})") from exc
 
-    @staticmethod
-    def _checked_vector(space: str, task_id: str, blob: bytes, crc: int) -> np.ndarray:
+    def _fetch(self, sql: str, params: Sequence[object]) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            # e.g. a text field that is no longer UTF-8
+            raise StoreCorruptedError(f"{self.path}: cannot read task rows ({exc})") from exc
+
+    def _checked_row(self, r: Sequence[Any]) -> list[str]:
+        """Verify the row checksum of a row laid out as (vec_id, space, id, 7 metadata
+        columns, created, updated, vector, crc, row_crc, tags JSON); returns its tags."""
+        try:
+            tags = json.loads(r[15])
+            ok = row_crc(r[13], r[1], r[2], r[3:10], r[10], r[11], tags) == r[14]
+        except (AttributeError, TypeError, ValueError, struct.error):
+            ok = False
+        if not ok:
+            raise StoreCorruptedError(
+                f"{self.path}: task {r[2]!r} in space {r[1]!r} fails its metadata checksum: "
+                "the store file is corrupted; restore a snapshot"
+            )
+        return sorted(tags)
+
+    def _checked_vector(self, space: str, task_id: str, blob: bytes, crc: int) -> np.ndarray:
         if vector_crc(space, task_id, blob) != crc:
             raise StoreCorruptedError(
-                f"vector of task {task_id!r} in space {space!r} fails its checksum: the store "
-                "file is corrupted; restore a snapshot"
+                f"{self.path}: vector of task {task_id!r} in space {space!r} fails its checksum: "
+                "the store file is corrupted; restore a snapshot"
             )
         return np.frombuffer(blob, dtype="<f4").astype(np.float32)

@@ -2,9 +2,9 @@
 
 Durability: every write is one SQLite transaction (WAL, synchronous=FULL) committed
 before the FAISS indexes change and before the call returns, so an acknowledged write
-survives a crash; at start the indexes are rebuilt from SQLite with every vector's
-checksum verified. Concurrency: a readers-writer lock lets searches run together while
-writes run alone.
+survives a crash; at start the indexes are rebuilt from SQLite with every task row's
+checksums (vector and metadata) verified. Concurrency: a readers-writer lock lets searches
+run together while writes run alone.
 """
 
 from __future__ import annotations
@@ -156,14 +156,14 @@ class TaskStore:
         return f
 
     def _load(self) -> None:
-        """(Re)build every index from SQLite, verifying each vector's checksum."""
+        """(Re)build every index from SQLite, verifying every row's checksums (vector and metadata)."""
         start = time.perf_counter()
         self._spaces = {row.name: row for row in self._db.spaces()}
         self._indexes = {}
         total = 0
         for row in self._spaces.values():
             index = SpaceIndex(row.dim, row.backend, self.config.index_params, self.device)
-            parts = list(self._db.iter_space_vectors(row.name))
+            parts = list(self._db.iter_space_vectors(row.name, verify_rows=True))
             if parts:
                 ids = np.concatenate([p[0] for p in parts])
                 vecs = np.concatenate([p[1] for p in parts])

@@ -22,7 +22,7 @@ from reliability_kit import ServerProcess, assert_space_consistent, run_server_u
 
 from fute_client import TaskSearchClient
 from fute_client.errors import TaskSearchError
-from fute_client.types import Task
+from fute_client.types import Task, TaskSource
 from server.config import StoreConfig
 from server.store import StoreCorruptedError, TaskStore
 
@@ -185,7 +185,9 @@ def test_every_zeroed_page_is_detected_or_harmless(tmp_path: Path) -> None:
     assert detected >= pages // 2, f"only {detected} of {pages} zeroed pages were detected"
 
 
-@pytest.mark.parametrize("damage", ["flip_vector_byte", "truncate_file", "zero_middle_page"])
+@pytest.mark.parametrize(
+    "damage", ["flip_vector_byte", "flip_metadata_byte", "truncate_file", "zero_middle_page"]
+)
 def test_cli_server_refuses_a_damaged_store(tmp_path: Path, damage: str) -> None:
     """The real ``serve`` process exits with code 2 and one clear line, no traceback."""
     store = tmp_path / damage
@@ -196,6 +198,12 @@ def test_cli_server_refuses_a_damaged_store(tmp_path: Path, damage: str) -> None
         blob = bytearray(conn.execute("SELECT vector FROM tasks WHERE id = 'c0123'").fetchone()[0])
         blob[9] ^= 0x01
         conn.execute("UPDATE tasks SET vector = ? WHERE id = 'c0123'", (bytes(blob),))
+        conn.commit()
+        conn.close()
+        expected = "c0123"
+    elif damage == "flip_metadata_byte":
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE tasks SET name = 'task 124' WHERE id = 'c0123'")  # was 'task 123'
         conn.commit()
         conn.close()
         expected = "c0123"
@@ -213,14 +221,10 @@ def test_cli_server_refuses_a_damaged_store(tmp_path: Path, damage: str) -> None
     code, err = run_server_until_exit(store)
     assert code == 2, err
     assert "cannot start" in err and expected in err, err
+    assert "tasks.sqlite" in err, err  # names the file too
     assert "Traceback" not in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: only vectors carry a checksum; bit rot inside a metadata text field "
-    "passes SQLite's quick_check and is served as is (needs a checksum over the metadata row)",
-)
 def test_flipped_metadata_byte_is_detected_at_start(tmp_path: Path) -> None:
     store = tmp_path / "meta"
     with TaskStore(StoreConfig(path=store, device="cpu")) as s:
@@ -238,3 +242,79 @@ def test_flipped_metadata_byte_is_detected_at_start(tmp_path: Path) -> None:
     except StoreCorruptedError:
         return  # detected: what should happen
     raise AssertionError(f"corrupted metadata served silently: name {name!r}")
+
+
+def _tamper(store: Path, sql: str) -> None:
+    conn = sqlite3.connect(store / "tasks.sqlite")
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE tasks SET task_type = 'regression' WHERE id = 'a'",
+        "UPDATE tasks SET kind = 'text' WHERE id = 'a'",
+        "UPDATE tasks SET label_names = '[\"neg\", \"poz\"]' WHERE id = 'a'",
+        "UPDATE tasks SET dataset_path = 'data/other' WHERE id = 'a'",
+        "UPDATE tasks SET model = 'gpt2' WHERE id = 'a'",
+        "UPDATE tasks SET prompt = 'x' WHERE id = 'a'",
+        "UPDATE tasks SET created = created + 1 WHERE id = 'a'",
+        "UPDATE task_tags SET tag = 'nlq' WHERE tag = 'nlp'",
+        "DELETE FROM task_tags WHERE tag = 'nlp'",
+        "INSERT INTO task_tags (vec_id, tag) SELECT vec_id, 'extra' FROM tasks WHERE id = 'a'",
+    ],
+)
+def test_every_metadata_field_is_covered(tmp_path: Path, sql: str) -> None:
+    store = tmp_path / "fields"
+    task = Task(
+        id="a",
+        vector=np.ones(4, np.float32),
+        name="n",
+        kind="model",
+        task_type="classification",
+        label_names=("neg", "pos"),
+        source=TaskSource("data/sst2", "bert", "p"),
+        tags=("nlp", "sentiment"),
+    )
+    with TaskStore(StoreConfig(path=store, device="cpu")) as s:
+        s.create_space("s", 4)
+        s.upsert("s", [task])
+    with TaskStore(StoreConfig(path=store, device="cpu")) as s:
+        assert s.get("s", ["a"])[0].tags == ("nlp", "sentiment")  # intact store opens
+    _tamper(store, sql)
+    with pytest.raises(StoreCorruptedError, match=r"tasks\.sqlite.*task 'a'"):
+        TaskStore(StoreConfig(path=store, device="cpu"))
+
+
+def test_metadata_damaged_while_serving_is_refused_on_read(tmp_path: Path) -> None:
+    store = tmp_path / "live"
+    with TaskStore(StoreConfig(path=store, device="cpu")) as s:
+        s.create_space("s", 4)
+        s.upsert("s", [Task(id="a", vector=np.ones(4, np.float32), name="good")])
+        _tamper(store, "UPDATE tasks SET name = 'evil' WHERE id = 'a'")
+        with pytest.raises(StoreCorruptedError, match="metadata checksum"):
+            s.get("s", ["a"])
+        with pytest.raises(StoreCorruptedError):
+            s.search("s", np.ones(4, np.float32), k=1)
+
+
+def test_version_1_store_gets_row_checksums_on_open(tmp_path: Path) -> None:
+    """A store written before metadata checksums opens (its row checksums are computed by
+    the migration) and from then on detects metadata damage."""
+    store = tmp_path / "v1"
+    with TaskStore(StoreConfig(path=store, device="cpu")) as s:
+        s.create_space("s", 4)
+        s.upsert("s", [Task(id="a", vector=np.ones(4, np.float32), name="old", tags=("t",))])
+    _tamper(store, "ALTER TABLE tasks DROP COLUMN row_crc")
+    _tamper(store, "PRAGMA user_version = 1")
+    with TaskStore(StoreConfig(path=store, device="cpu")) as s:
+        got = s.get("s", ["a"], with_vectors=True)[0]
+        assert (got.name, got.tags) == ("old", ("t",))
+    conn = sqlite3.connect(store / "tasks.sqlite")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()
+    _tamper(store, "UPDATE tasks SET name = 'olf' WHERE id = 'a'")
+    with pytest.raises(StoreCorruptedError, match="task 'a'"):
+        TaskStore(StoreConfig(path=store, device="cpu"))
