@@ -31,7 +31,11 @@ def suite_manifest(tasks: int, method: str, max_examples: int, where: Path) -> s
     settings = {"max_examples": max_examples}
     if method == "fim":
         settings |= {"dim": 1024, "epochs": 0}
-    lines = ["spaces:", f"  - {{name: bench, method: {method}, settings: {json.dumps(settings)}}}", "datasets:"]
+    lines = [
+        "spaces:",
+        f"  - {{name: bench, method: {method}, settings: {json.dumps(settings)}}}",
+        "datasets:",
+    ]
     lines += [f"  - {{name: {n}, path: {SUITE / 'data' / n / 'train.jsonl.gz'}}}" for n in names]
     (where / "bench.yaml").write_text("\n".join(lines) + "\n")
     return "\n".join(lines) + "\n"
@@ -50,7 +54,9 @@ def run_once(text: str, where: Path, options: RunOptions) -> RunReport:
 
 def main() -> None:
     """Run each backend and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", type=int, default=16, help="suite tasks (units)")
     parser.add_argument("--max-examples", type=int, default=200, help="examples per unit")
     parser.add_argument("--method", choices=("text", "fim"), default="text")
@@ -63,8 +69,10 @@ def main() -> None:
     workers = args.workers or auto_workers
     threads = args.threads or auto_threads
     print(banner(("fute-task-search", "torch", "ray")))
-    print(f"{args.tasks} units: {args.method}, {args.max_examples} examples each; "
-          f"{workers} worker(s) x {threads} thread(s)\n")
+    print(
+        f"{args.tasks} units: {args.method}, {args.max_examples} examples each; "
+        f"{workers} worker(s) x {threads} thread(s)\n"
+    )
     print(f"{'backend':<8} {'units':>5} {'failed':>6} {'wall s':>8} {'units/min':>10} {'unit s (mean)':>14}")
     with tempfile.TemporaryDirectory(prefix="fute-index-bench-") as tmp:
         where = Path(tmp)
@@ -74,8 +82,10 @@ def main() -> None:
             report = run_once(text, where, options)
             secs = [u.seconds for u in report.units if u.seconds is not None and u.status == "computed"]
             mean = sum(secs) / len(secs) if secs else float("nan")
-            print(f"{backend:<8} {report.counts()['computed']:>5} {len(report.failed):>6} {report.seconds:>8.1f} "
-                  f"{report.units_per_minute():>10.1f} {mean:>14.2f}")
+            print(
+                f"{backend:<8} {report.counts()['computed']:>5} {len(report.failed):>6} {report.seconds:>8.1f} "
+                f"{report.units_per_minute():>10.1f} {mean:>14.2f}"
+            )
 
 
 if __name__ == "__main__":

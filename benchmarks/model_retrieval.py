@@ -66,7 +66,9 @@ CASES: tuple[ModelCase, ...] = (
     ModelCase("py3langid-cal", "callable:langid", ("language-id",), calibrate=True),
     ModelCase("smollm2-sentiment-cal", "llm:smollm2", ("sentiment",), "sentiment", llm=True, calibrate=True),
     ModelCase("smollm2-spam-cal", "llm:smollm2", ("spam",), "spam", llm=True, calibrate=True),
-    ModelCase("smollm2-question-cal", "llm:smollm2", ("question-type",), "question_type", llm=True, calibrate=True),
+    ModelCase(
+        "smollm2-question-cal", "llm:smollm2", ("question-type",), "question_type", llm=True, calibrate=True
+    ),
     ModelCase("smollm2-topic-cal", "llm:smollm2", ("topic",), "topic", llm=True, calibrate=True),
     ModelCase("smollm2-language-cal", "llm:smollm2", ("language-id",), "language", llm=True, calibrate=True),
 )
@@ -80,7 +82,9 @@ def _reuse(path: Path, method: EmbeddingMethod) -> TaskEmbedding | None:
     return emb if emb.space.identity() == method.space().identity() else None
 
 
-def dataset_embeddings(method: EmbeddingMethod, out_dir: Path, tasks: list[dict[str, Any]]) -> list[TaskEmbedding]:
+def dataset_embeddings(
+    method: EmbeddingMethod, out_dir: Path, tasks: list[dict[str, Any]]
+) -> list[TaskEmbedding]:
     """DTE of every suite task's train split (cached as files)."""
     out: list[TaskEmbedding] = []
     for t in tasks:
@@ -90,10 +94,21 @@ def dataset_embeddings(method: EmbeddingMethod, out_dir: Path, tasks: list[dict[
         if emb is None:
             start = time.perf_counter()
             label_names = tuple(str(n) for n in t["label_names"]) if t.get("label_names") else None
-            task = load_task(SUITE / "data" / name / "train.jsonl.gz", name=name,
-                             label_kind=t["label_kind"], label_names=label_names)
-            info = TaskInfo(name=name, kind="dataset", task_type=str(t["task_type"]), label_kind=task.label_kind,
-                            label_names=task.label_names, source=task.source, n_examples=len(task.examples))
+            task = load_task(
+                SUITE / "data" / name / "train.jsonl.gz",
+                name=name,
+                label_kind=t["label_kind"],
+                label_names=label_names,
+            )
+            info = TaskInfo(
+                name=name,
+                kind="dataset",
+                task_type=str(t["task_type"]),
+                label_kind=task.label_kind,
+                label_names=task.label_names,
+                source=task.source,
+                n_examples=len(task.examples),
+            )
             emb = method.embed(task, info, progress=False)
             save_embedding(emb, path)
             logger.info("DTE %s in %.0f s", name, time.perf_counter() - start)
@@ -104,13 +119,21 @@ def dataset_embeddings(method: EmbeddingMethod, out_dir: Path, tasks: list[dict[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", default="fim")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="method settings (default: max_examples=200 max_length=64 dim=4096)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method settings (default: max_examples=200 max_length=64 dim=4096)",
+    )
     parser.add_argument("--corpus-size", type=int, default=200, help="examples of U for callables")
     parser.add_argument("--llm-corpus-size", type=int, default=100, help="examples of U for LLM prompts")
     parser.add_argument("--models", help=f"comma-separated subset of {[c.key for c in CASES]}")
-    parser.add_argument("--out-dir", default=str(cache_root() / "benchmarks" / "model_retrieval"),
-                        help="where embeddings are kept for reruns (default under $FUTE_CACHE_DIR or ~/.cache/fute)")
+    parser.add_argument(
+        "--out-dir",
+        default=str(cache_root() / "benchmarks" / "model_retrieval"),
+        help="where embeddings are kept for reruns (default under $FUTE_CACHE_DIR or ~/.cache/fute)",
+    )
     parser.add_argument("--json", help="also write the results as JSON")
     parser.add_argument("--threads", type=int)
     args = parser.parse_args(argv)
@@ -144,12 +167,18 @@ def main(argv: list[str] | None = None) -> int:
         sims = np.array([emb.cosine(d) for d in datasets])
         order = np.argsort(-sims)
         hits = [types[i] in case.expected for i in order[:3]]
-        rows.append({
-            "model": case.key, "expected": list(case.expected), "seconds": round(time.perf_counter() - start, 1),
-            "sims": {datasets[i].task.name: round(float(sims[i]), 4) for i in range(len(datasets))},
-            "top3": [datasets[i].task.name for i in order[:3]],
-            "p_at_1": float(hits[0]), "p_at_3": sum(hits) / 3, "hit_at_3": float(any(hits)),
-        })
+        rows.append(
+            {
+                "model": case.key,
+                "expected": list(case.expected),
+                "seconds": round(time.perf_counter() - start, 1),
+                "sims": {datasets[i].task.name: round(float(sims[i]), 4) for i in range(len(datasets))},
+                "top3": [datasets[i].task.name for i in order[:3]],
+                "p_at_1": float(hits[0]),
+                "p_at_3": sum(hits) / 3,
+                "hit_at_3": float(any(hits)),
+            }
+        )
     _print(rows, [d.task.name for d in datasets], types, method.space().describe())
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
@@ -177,7 +206,9 @@ def _print(rows: list[dict[str, object]], names: list[str], types: list[str], sp
             print(f"{r['model']!s:<18} FAILED: {r['error']}")
             continue
         exp = ",".join(r["expected"])  # type: ignore[arg-type]
-        print(f"{r['model']!s:<18} {exp:<14} {r['p_at_1']:>4.2f} {r['p_at_3']:>5.2f} {r['hit_at_3']:>5.2f}  {', '.join(r['top3'])}")  # type: ignore[arg-type]
+        print(
+            f"{r['model']!s:<18} {exp:<14} {r['p_at_1']:>4.2f} {r['p_at_3']:>5.2f} {r['hit_at_3']:>5.2f}  {', '.join(r['top3'])}"
+        )  # type: ignore[arg-type]
     if ok:
         p1 = np.mean([float(r["p_at_1"]) for r in ok])  # type: ignore[arg-type]
         p3 = np.mean([float(r["p_at_3"]) for r in ok])  # type: ignore[arg-type]

@@ -127,8 +127,11 @@ def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--cache-dir",
         help="prediction cache (default $FUTE_CACHE_DIR/predictions or ~/.cache/fute/predictions)",
     )
-    p.add_argument("--calibrate", action="store_true",
-                   help="prior-calibrate soft labels over U (divide by the mean output; for biased LLM prompts)")
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="prior-calibrate soft labels over U (divide by the mean output; for biased LLM prompts)",
+    )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write cached predictions")
     p.add_argument("--full", action="store_true", help="also store the unreduced vector")
     p.add_argument("--threads", type=int, help="torch threads (default: one per core)")

@@ -49,7 +49,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
     auto_workers, auto_threads = default_parallelism()
     workers = auto_workers if args.workers is None else args.workers
-    threads = args.threads or (auto_threads if args.workers is None else max(1, (os.cpu_count() or 1) // max(workers, 1)))
+    threads = args.threads or (
+        auto_threads if args.workers is None else max(1, (os.cpu_count() or 1) // max(workers, 1))
+    )
     options = RunOptions(
         backend="ray" if args.ray is not None else "local",
         workers=workers,
@@ -72,7 +74,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
         elif args.server is not None:
             token = args.token_file.read_text().strip() if args.token_file else os.environ.get(TOKEN_ENV)
             roots = args.ca_cert.read_bytes() if args.ca_cert else None
-            sink = server_sink(args.server, token=token or None, root_certificates=roots, timeout=args.timeout)
+            sink = server_sink(
+                args.server, token=token or None, root_certificates=roots, timeout=args.timeout
+            )
     try:
         with StateDir(args.state or default_state_dir(Path(args.manifest))) as state:
             report = run_job(manifest, state, sink, options, console=console)
@@ -80,7 +84,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
         if sink is not None:
             sink.close()
     if args.report:
-        Path(args.report).write_text(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        Path(args.report).write_text(
+            json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
     render_summary(report, Console())
     return EXIT_UNITS_FAILED if report.failed else 0
 
@@ -100,16 +106,31 @@ def register(subparsers: Any) -> None:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--store", type=Path, help="store directory written directly (no server)")
     target.add_argument("--server", metavar="HOST:PORT", help="TaskSearch server to upload to")
-    p.add_argument("--state", type=Path, help="state dir (default: MANIFEST_STEM.index-state next to the manifest)")
-    p.add_argument("--workers", type=int, help="local worker processes (default: one per 4 cores; 0: in process)")
-    p.add_argument("--threads", type=int, help="torch threads (Ray: CPUs) per unit (default: cores / workers)")
-    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                   help="run units as Ray tasks: a local Ray without ADDRESS, else the cluster at ADDRESS")
-    p.add_argument("--gpus-per-unit", type=float, help="Ray GPUs per unit (default: 1 if the cluster has GPUs)")
+    p.add_argument(
+        "--state", type=Path, help="state dir (default: MANIFEST_STEM.index-state next to the manifest)"
+    )
+    p.add_argument(
+        "--workers", type=int, help="local worker processes (default: one per 4 cores; 0: in process)"
+    )
+    p.add_argument(
+        "--threads", type=int, help="torch threads (Ray: CPUs) per unit (default: cores / workers)"
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run units as Ray tasks: a local Ray without ADDRESS, else the cluster at ADDRESS",
+    )
+    p.add_argument(
+        "--gpus-per-unit", type=float, help="Ray GPUs per unit (default: 1 if the cluster has GPUs)"
+    )
     p.add_argument("--prediction-cache", type=Path, help="cache of model outputs on U (default: fute's)")
     p.add_argument("--report", type=Path, help="also write the run's JSON report here")
     p.add_argument("--dry-run", action="store_true", help="plan only: show which units would run")
-    p.add_argument("--reupload", action="store_true", help="upload finished units even if the ledger has them")
+    p.add_argument(
+        "--reupload", action="store_true", help="upload finished units even if the ledger has them"
+    )
     p.add_argument("--token-file", type=Path, help=f"bearer token for --server (else ${TOKEN_ENV})")
     p.add_argument("--ca-cert", type=Path, help="PEM CA certificate: connect to --server with TLS")
     p.add_argument("--timeout", type=float, default=60.0, help="deadline per server call in seconds")

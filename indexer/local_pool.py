@@ -25,7 +25,9 @@ TICK_S = 0.5
 MAX_ATTEMPTS = 2
 
 
-def run_serial(jobs: Iterable[UnitJob], on_start: Callable[[UnitJob], None]) -> Iterator[tuple[UnitJob, UnitResult]]:
+def run_serial(
+    jobs: Iterable[UnitJob], on_start: Callable[[UnitJob], None]
+) -> Iterator[tuple[UnitJob, UnitResult]]:
     """Run units one after another in this process (``--workers 0``: debugging, tiny jobs)."""
     for job in jobs:
         on_start(job)
@@ -47,8 +49,9 @@ def run_pool(
     attempts: dict[str, int] = {}
     logger.info("local pool: %d worker processes x %d torch threads", workers, threads)
     while queue:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
-                                   initargs=(threads, level))
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(threads, level)
+        )
         inflight: dict[Future[UnitResult], UnitJob] = {}
         broken = False
         try:
@@ -73,8 +76,15 @@ def run_pool(
             if broken:
                 for job in inflight.values():
                     if attempts[job.key] >= MAX_ATTEMPTS:
-                        yield job, UnitResult(job.key, 0.0, error="a worker process died twice running this unit "
-                                              "(killed for memory, or crashed)")
+                        yield (
+                            job,
+                            UnitResult(
+                                job.key,
+                                0.0,
+                                error="a worker process died twice running this unit "
+                                "(killed for memory, or crashed)",
+                            ),
+                        )
                     else:
                         logger.warning("a worker process died; retrying %s", job.label)
                         queue.append(job)

@@ -128,7 +128,9 @@ def _plain(node: yaml.Node, path: Path_, lines: dict[Path_, int], where: str) ->
         for key_node, value_node in node.value:
             key = _construct(key_node)
             if not isinstance(key, str):
-                raise ManifestError(f"{where}:{key_node.start_mark.line + 1}: keys must be strings, got {key!r}")
+                raise ManifestError(
+                    f"{where}:{key_node.start_mark.line + 1}: keys must be strings, got {key!r}"
+                )
             if key in out:
                 raise ManifestError(f"{where}:{key_node.start_mark.line + 1}: key {key!r} appears twice")
             out[key] = _plain(value_node, (*path, key), lines, where)
@@ -205,7 +207,9 @@ class _Entry:
             raise self.fail(field, f"{value!r} is not one of {list(valid)}")
         return value
 
-    def int_(self, field: str, default: int | None, *, minimum: int = 0, nullable: bool = False) -> int | None:
+    def int_(
+        self, field: str, default: int | None, *, minimum: int = 0, nullable: bool = False
+    ) -> int | None:
         value = self.raw.get(field, default)
         if value is None and nullable:
             return None
@@ -257,7 +261,9 @@ def _check_setting_types(entry: _Entry, method: str, raw: dict[str, Any]) -> dic
         default = getattr(defaults, key)
         if default is None or value is None:
             continue
-        ok = isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
+        ok = isinstance(value, type(default)) and not (
+            isinstance(value, bool) and not isinstance(default, bool)
+        )
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             ok = True
         if isinstance(default, float) and isinstance(value, str):
@@ -284,8 +290,13 @@ def _space(chk: _Checker, i: int, raw: Any, seen: dict[str, str], surrogate: str
         raise e.fail("settings", str(exc)) from exc
     # choice() validated the value against BACKENDS, the members of the Backend literal.
     backend = cast(Backend, e.choice("backend", BACKENDS, "flat"))
-    return SpaceSpec(name=name, method=method, settings=settings, surrogate=e.str_("surrogate", surrogate) or surrogate,
-                     backend=backend)
+    return SpaceSpec(
+        name=name,
+        method=method,
+        settings=settings,
+        surrogate=e.str_("surrogate", surrogate) or surrogate,
+        backend=backend,
+    )
 
 
 def _entry_spaces(e: _Entry, spaces: tuple[SpaceSpec, ...]) -> tuple[str, ...]:
@@ -299,8 +310,15 @@ def _entry_spaces(e: _Entry, spaces: tuple[SpaceSpec, ...]) -> tuple[str, ...]:
     return chosen
 
 
-def _dataset(chk: _Checker, i: int, raw: Any, seen: dict[str, str], base: Path,
-             spaces: tuple[SpaceSpec, ...], tags: tuple[str, ...]) -> DatasetSpec:
+def _dataset(
+    chk: _Checker,
+    i: int,
+    raw: Any,
+    seen: dict[str, str],
+    base: Path,
+    spaces: tuple[SpaceSpec, ...],
+    tags: tuple[str, ...],
+) -> DatasetSpec:
     e = _Entry(chk, ("datasets", i), _entry_label("datasets", i, raw), raw, DATASET_KEYS)
     name = e.name(seen)
     path = _resolve(base, e.req("path"))
@@ -313,7 +331,9 @@ def _dataset(chk: _Checker, i: int, raw: Any, seen: dict[str, str], base: Path,
         if not isinstance(value, str) or not value:
             raise e.fail(f"fields.{key}", f"must be a column name (string), got {value!r}")
     return DatasetSpec(
-        name=name, path=path, fmt=fmt,  # type: ignore[arg-type]
+        name=name,
+        path=path,
+        fmt=fmt,  # type: ignore[arg-type]
         fields=FieldMap(**fields_raw),
         label_kind=e.choice("label_kind", LABEL_KINDS),  # type: ignore[arg-type]
         split=e.str_("split", "train") or "train",
@@ -323,8 +343,15 @@ def _dataset(chk: _Checker, i: int, raw: Any, seen: dict[str, str], base: Path,
     )
 
 
-def _model(chk: _Checker, i: int, raw: Any, seen: dict[str, str], base: Path,
-           spaces: tuple[SpaceSpec, ...], tags: tuple[str, ...]) -> ModelSpec:
+def _model(
+    chk: _Checker,
+    i: int,
+    raw: Any,
+    seen: dict[str, str],
+    base: Path,
+    spaces: tuple[SpaceSpec, ...],
+    tags: tuple[str, ...],
+) -> ModelSpec:
     e = _Entry(chk, ("models", i), _entry_label("models", i, raw), raw, MODEL_KEYS)
     name = e.name(seen)
     adapter = e.req("adapter")
@@ -354,8 +381,14 @@ def _model(chk: _Checker, i: int, raw: Any, seen: dict[str, str], base: Path,
         raise e.fail("options", str(exc)) from exc
     if scheme in ("llm", "openai") and not prompt:
         raise e.fail("prompt", f"is required for {scheme}: adapters")
-    return ModelSpec(name=name, adapter=adapter, options=options, task_type=e.str_("task_type", "") or "",
-                     tags=tuple(dict.fromkeys(tags + e.strings("tags"))), spaces=_entry_spaces(e, spaces))
+    return ModelSpec(
+        name=name,
+        adapter=adapter,
+        options=options,
+        task_type=e.str_("task_type", "") or "",
+        tags=tuple(dict.fromkeys(tags + e.strings("tags"))),
+        spaces=_entry_spaces(e, spaces),
+    )
 
 
 def _corpus(chk: _Checker, raw: Any, base: Path) -> CorpusSpec:
@@ -401,24 +434,43 @@ def parse_manifest(text: str, source: Path) -> Manifest:
         raise chk.error((unknown[0],), f"unknown top-level key {unknown[0]!r}; valid: {list(TOP_LEVEL_KEYS)}")
     version = data.get("version", 1)
     if version not in SUPPORTED_VERSIONS:
-        raise chk.error(("version",), f"version {version!r} is not supported; valid: {list(SUPPORTED_VERSIONS)}")
-    top = _Entry(chk, (), "manifest", {k: v for k, v in data.items() if k in ("surrogate", "tags")},
-                 ("surrogate", "tags"))
+        raise chk.error(
+            ("version",), f"version {version!r} is not supported; valid: {list(SUPPORTED_VERSIONS)}"
+        )
+    top = _Entry(
+        chk,
+        (),
+        "manifest",
+        {k: v for k, v in data.items() if k in ("surrogate", "tags")},
+        ("surrogate", "tags"),
+    )
     surrogate = top.str_("surrogate", DEFAULT_SURROGATE) or DEFAULT_SURROGATE
     tags = top.strings("tags")
     base = source.resolve().parent
     seen_spaces: dict[str, str] = {}
-    spaces = tuple(_space(chk, i, raw, seen_spaces, surrogate) for i, raw in enumerate(_list(chk, data, "spaces")))
+    spaces = tuple(
+        _space(chk, i, raw, seen_spaces, surrogate) for i, raw in enumerate(_list(chk, data, "spaces"))
+    )
     if not spaces:
         raise chk.error(("spaces",), "'spaces' must list at least one space (name, method, settings)")
     seen: dict[str, str] = {}
-    datasets = tuple(_dataset(chk, i, raw, seen, base, spaces, tags)
-                     for i, raw in enumerate(_list(chk, data, "datasets")))
-    models = tuple(_model(chk, i, raw, seen, base, spaces, tags) for i, raw in enumerate(_list(chk, data, "models")))
+    datasets = tuple(
+        _dataset(chk, i, raw, seen, base, spaces, tags) for i, raw in enumerate(_list(chk, data, "datasets"))
+    )
+    models = tuple(
+        _model(chk, i, raw, seen, base, spaces, tags) for i, raw in enumerate(_list(chk, data, "models"))
+    )
     if not datasets and not models:
         raise chk.error((), "the manifest lists no datasets and no models")
-    return Manifest(source=source.resolve(), surrogate=surrogate, tags=tags, corpus=_corpus(chk, data.get("corpus"), base),
-                    spaces=spaces, datasets=datasets, models=models)
+    return Manifest(
+        source=source.resolve(),
+        surrogate=surrogate,
+        tags=tags,
+        corpus=_corpus(chk, data.get("corpus"), base),
+        spaces=spaces,
+        datasets=datasets,
+        models=models,
+    )
 
 
 def load_manifest(path: str | Path) -> Manifest:

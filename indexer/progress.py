@@ -32,8 +32,14 @@ DEFAULT_ESTIMATE_S = 30.0
 class JobProgress:
     """Overall and per-unit progress; a no-op display when ``enabled`` is False (still logs)."""
 
-    def __init__(self, total: int, *, enabled: bool, history: dict[tuple[str, str], float] | None = None,
-                 console: Console | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        *,
+        enabled: bool,
+        history: dict[tuple[str, str], float] | None = None,
+        console: Console | None = None,
+    ) -> None:
         self.total = total
         self.done = 0
         self.started = time.monotonic()
@@ -46,19 +52,28 @@ class JobProgress:
         self._progress: Progress | None = None
         if enabled and console.is_terminal:
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[count]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
             )
         self._overall: TaskID | None = None
 
     def __enter__(self) -> JobProgress:
         if self._progress is not None:
             self._progress.start()
-            self._overall = self._progress.add_task("[bold]all units", total=self.total, count=f"0/{self.total}")
+            self._overall = self._progress.add_task(
+                "[bold]all units", total=self.total, count=f"0/{self.total}"
+            )
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._progress is not None:
             self._progress.stop()
 
@@ -92,8 +107,9 @@ class JobProgress:
             if task is not None:
                 self._progress.update(task, completed=min(now - t0, 0.99 * est))
 
-    def finish(self, key: str, label: str, kind: tuple[str, str], seconds: float | None, ok: bool,
-               status: str) -> None:
+    def finish(
+        self, key: str, label: str, kind: tuple[str, str], seconds: float | None, ok: bool, status: str
+    ) -> None:
         """A unit is finished (computed, skipped or failed)."""
         task, _, _ = self._running.pop(key, (None, 0.0, 0.0))
         if seconds is not None and ok:
@@ -105,8 +121,15 @@ class JobProgress:
                 self._progress.remove_task(task)
             if self._overall is not None:
                 self._progress.update(self._overall, completed=self.done, count=f"{self.done}/{self.total}")
-        logger.info("[%d/%d] %s: %s%s; ETA %s", self.done, self.total, label, status,
-                    f" in {seconds:.1f}s" if seconds is not None else "", self.eta_text())
+        logger.info(
+            "[%d/%d] %s: %s%s; ETA %s",
+            self.done,
+            self.total,
+            label,
+            status,
+            f" in {seconds:.1f}s" if seconds is not None else "",
+            self.eta_text(),
+        )
 
     def eta_text(self) -> str:
         """Overall remaining time from the mean pace so far."""

@@ -59,8 +59,14 @@ def run_ray(
         resources = ray.cluster_resources()
         gpus = gpus_per_unit if gpus_per_unit is not None else (1.0 if resources.get("GPU", 0) > 0 else 0.0)
         slots = max(1, int(resources.get("CPU", 1) // max(threads, 1)))
-        logger.info("ray: %s CPUs, %s GPUs; %d CPU(s) and %g GPU(s) per unit, %d units in flight",
-                    resources.get("CPU", 0), resources.get("GPU", 0), threads, gpus, slots)
+        logger.info(
+            "ray: %s CPUs, %s GPUs; %d CPU(s) and %g GPU(s) per unit, %d units in flight",
+            resources.get("CPU", 0),
+            resources.get("GPU", 0),
+            threads,
+            gpus,
+            slots,
+        )
         remote = ray.remote(compute_unit).options(num_cpus=threads, num_gpus=gpus)
         queue = list(jobs)
         queue.reverse()

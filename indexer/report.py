@@ -81,7 +81,13 @@ class RunReport:
         }
 
 
-_STYLE = {"computed": "green", "skipped": "cyan", "failed": "red", "upload_failed": "red", "planned": "yellow"}
+_STYLE = {
+    "computed": "green",
+    "skipped": "cyan",
+    "failed": "red",
+    "upload_failed": "red",
+    "planned": "yellow",
+}
 
 
 def render_summary(report: RunReport, console: Console, *, max_rows: int = 200) -> None:
@@ -91,14 +97,23 @@ def render_summary(report: RunReport, console: Console, *, max_rows: int = 200) 
         table.add_column(col, overflow="fold", max_width=80 if col == "error" else None)
     rows = sorted(report.units, key=lambda u: (u.status not in ("failed", "upload_failed"), u.task, u.space))
     for u in rows[:max_rows]:
-        table.add_row(u.task, u.space, u.kind, f"[{_STYLE[u.status]}]{u.status}[/]", "yes" if u.uploaded else "no",
-                      f"{u.seconds:.1f}" if u.seconds is not None else "-", u.error or "")
+        table.add_row(
+            u.task,
+            u.space,
+            u.kind,
+            f"[{_STYLE[u.status]}]{u.status}[/]",
+            "yes" if u.uploaded else "no",
+            f"{u.seconds:.1f}" if u.seconds is not None else "-",
+            u.error or "",
+        )
     if len(rows) > max_rows:
         table.caption = f"{len(rows) - max_rows} more units in the JSON report"
     console.print(table)
     # Errors again in full, one per line: table cells fold long messages, these never do.
     for u in report.failed:
-        console.print(f"FAILED {u.task} @ {u.space}: {u.error}", soft_wrap=True, markup=False, highlight=False)
+        console.print(
+            f"FAILED {u.task} @ {u.space}: {u.error}", soft_wrap=True, markup=False, highlight=False
+        )
     c = report.counts()
     console.print(
         f"{c['total']} units: {c['computed']} computed, {c['skipped']} already done, "

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from rich.console import Console
 
@@ -24,9 +24,9 @@ from fute.embedding import TaskEmbedding, TaskInfo
 from indexer.errors import IndexerError
 from indexer.manifest import DatasetSpec, Manifest
 from indexer.progress import JobProgress
-from indexer.report import RunReport, UnitRecord
+from indexer.report import RunReport, UnitRecord, UnitStatus
 from indexer.sinks import Sink
-from indexer.state import StateDir
+from indexer.state import EventKind, StateDir
 from indexer.units import Unit, plan_units, upload_fingerprint
 from indexer.worker import UnitJob, UnitResult
 
@@ -85,8 +85,13 @@ def _task_info(unit: Unit, emb: TaskEmbedding) -> TaskInfo:
     """The metadata the index gets: the manifest's current entry over what the worker measured."""
     entry = unit.entry
     source = str(entry.path) if isinstance(entry, DatasetSpec) else emb.task.source
-    return dataclasses.replace(emb.task, name=entry.name, task_type=entry.task_type or emb.task.task_type,
-                               source=source, tags=entry.tags)
+    return dataclasses.replace(
+        emb.task,
+        name=entry.name,
+        task_type=entry.task_type or emb.task.task_type,
+        source=source,
+        tags=entry.tags,
+    )
 
 
 class _Job:
@@ -96,21 +101,37 @@ class _Job:
         self.manifest, self.state, self.sink, self.options = manifest, state, sink, options
         self.run_id = new_run_id()
         self.report = RunReport(
-            run_id=self.run_id, manifest=str(manifest.source), state_dir=str(state.path),
-            sink=sink.name if sink else "-", backend=options.backend, workers=options.workers, started=time.time(),
+            run_id=self.run_id,
+            manifest=str(manifest.source),
+            state_dir=str(state.path),
+            sink=sink.name if sink else "-",
+            backend=options.backend,
+            workers=options.workers,
+            started=time.time(),
         )
         self.records: dict[tuple[str, str], UnitRecord] = {}
 
-    def record(self, unit: Unit, status: str, **kw: object) -> UnitRecord:
-        rec = UnitRecord(key=unit.key, task=unit.entry.name, space=unit.space.name, kind=unit.kind,
-                         status=status, **kw)  # type: ignore[arg-type]
+    def record(self, unit: Unit, status: UnitStatus, **kw: Any) -> UnitRecord:
+        rec = UnitRecord(
+            key=unit.key, task=unit.entry.name, space=unit.space.name, kind=unit.kind, status=status, **kw
+        )
         self.records[(rec.task, rec.space)] = rec
         self.report.units.append(rec)
         return rec
 
-    def event(self, unit: Unit, event: str, *, seconds: float | None = None, detail: str | None = None) -> None:
-        self.state.record(self.run_id, unit.key, unit.label, event, method=unit.space.method,  # type: ignore[arg-type]
-                          kind=unit.kind, seconds=seconds, detail=detail)
+    def event(
+        self, unit: Unit, event: EventKind, *, seconds: float | None = None, detail: str | None = None
+    ) -> None:
+        self.state.record(
+            self.run_id,
+            unit.key,
+            unit.label,
+            event,
+            method=unit.space.method,
+            kind=unit.kind,
+            seconds=seconds,
+            detail=detail,
+        )
 
     def upload(self, unit: Unit, emb: TaskEmbedding, rec: UnitRecord) -> None:
         """Upsert ``emb`` as ``unit``'s task unless this exact upload is already recorded."""
@@ -118,12 +139,16 @@ class _Job:
             return
         info = _task_info(unit, emb)
         fingerprint = upload_fingerprint(unit, info.to_json())
-        if not self.options.reupload and self.state.uploaded(self.sink.name, unit.space.name, unit.task_id) == fingerprint:
+        if (
+            not self.options.reupload
+            and self.state.uploaded(self.sink.name, unit.space.name, unit.task_id) == fingerprint
+        ):
             rec.uploaded = True
             return
         try:
-            self.sink.upload(unit.space.name, unit.task_id, dataclasses.replace(emb, task=info),
-                             backend=unit.space.backend)
+            self.sink.upload(
+                unit.space.name, unit.task_id, dataclasses.replace(emb, task=info), backend=unit.space.backend
+            )
         except IndexerError as exc:
             logger.error("%s: %s", unit.label, exc)
             rec.status, rec.error = "upload_failed", str(exc)
@@ -139,8 +164,14 @@ def _jobs(groups: dict[str, list[Unit]], options: RunOptions) -> Iterator[UnitJo
         yield UnitJob.of(units[0], options.threads, options.prediction_cache)
 
 
-def run_job(manifest: Manifest, state: StateDir, sink: Sink | None, options: RunOptions,
-            *, console: Console | None = None) -> RunReport:
+def run_job(
+    manifest: Manifest,
+    state: StateDir,
+    sink: Sink | None,
+    options: RunOptions,
+    *,
+    console: Console | None = None,
+) -> RunReport:
     """Run (or resume) the job of ``manifest``: returns the report; failures are in it, not raised.
 
     ``console`` is where progress bars draw (the console of the CLI's log handler).
@@ -152,15 +183,26 @@ def run_job(manifest: Manifest, state: StateDir, sink: Sink | None, options: Run
         raise IndexerError("a run needs a target: --store DIR or --server HOST:PORT (or --dry-run)")
     job = _Job(manifest, state, sink, options)
     units = list(plan_units(manifest))
-    logger.info("run %s: %d units from %s (state %s, target %s)", job.run_id, len(units), manifest.source,
-                state.path, job.report.sink)
+    logger.info(
+        "run %s: %d units from %s (state %s, target %s)",
+        job.run_id,
+        len(units),
+        manifest.source,
+        state.path,
+        job.report.sink,
+    )
     if not options.dry_run:
         state.start_run(job.run_id, manifest.source)
-    history = {(s.method, k): t for s in manifest.spaces for k in ("dataset", "model")
-               if (t := state.mean_seconds(s.method, k)) is not None}
+    history = {
+        (s.method, k): t
+        for s in manifest.spaces
+        for k in ("dataset", "model")
+        if (t := state.mean_seconds(s.method, k)) is not None
+    }
     groups: dict[str, list[Unit]] = {}
-    with JobProgress(len(units), enabled=options.progress and not options.dry_run, history=history,
-                     console=console) as progress:
+    with JobProgress(
+        len(units), enabled=options.progress and not options.dry_run, history=history, console=console
+    ) as progress:
         for unit in units:
             kind = (unit.space.method, unit.kind)
             if unit.error is not None:
@@ -208,8 +250,15 @@ def _compute(job: _Job, groups: dict[str, list[Unit]], progress: JobProgress) ->
     if options.backend == "ray":
         from indexer.ray_backend import run_ray
 
-        results = run_ray(_jobs(groups, options), options.ray_address, options.threads, options.gpus_per_unit,
-                          on_start, progress.tick, num_cpus=max(options.workers, 1) * options.threads)
+        results = run_ray(
+            _jobs(groups, options),
+            options.ray_address,
+            options.threads,
+            options.gpus_per_unit,
+            on_start,
+            progress.tick,
+            num_cpus=max(options.workers, 1) * options.threads,
+        )
     elif options.workers == 0:
         from indexer.local_pool import run_serial
 
@@ -217,8 +266,13 @@ def _compute(job: _Job, groups: dict[str, list[Unit]], progress: JobProgress) ->
     else:
         from indexer.local_pool import run_pool
 
-        results = run_pool(_jobs(groups, options), min(options.workers, len(groups)), options.threads,
-                           on_start, progress.tick)
+        results = run_pool(
+            _jobs(groups, options),
+            min(options.workers, len(groups)),
+            options.threads,
+            on_start,
+            progress.tick,
+        )
     for j, result in results:
         _finish(job, groups[j.key], result, progress)
 
@@ -241,4 +295,6 @@ def _finish(job: _Job, group: list[Unit], result: UnitResult, progress: JobProgr
         rec = job.record(unit, "computed", seconds=result.seconds, worker=result.worker)
         job.upload(unit, result.embedding, rec)
         # Units sharing a key count once each in the overall bar (the first carries the timing).
-        progress.finish(unit.key, unit.label, kind, result.seconds if unit is first else None, True, "computed")
+        progress.finish(
+            unit.key, unit.label, kind, result.seconds if unit is first else None, True, "computed"
+        )

@@ -27,11 +27,13 @@ class TaskSearchAPI(Protocol):
 
     def describe_space(self, name: str) -> Space: ...
 
-    def create_space(self, name: str, dim: int, *, backend: str = "flat",
-                     identity: SpaceIdentity | None = None) -> Space: ...
+    def create_space(
+        self, name: str, dim: int, *, backend: str = "flat", identity: SpaceIdentity | None = None
+    ) -> Space: ...
 
-    def upsert(self, space: str, tasks: list[Task], *,
-               expected_identity: SpaceIdentity | None = None) -> UpsertResult: ...
+    def upsert(
+        self, space: str, tasks: list[Task], *, expected_identity: SpaceIdentity | None = None
+    ) -> UpsertResult: ...
 
 
 class Sink:
@@ -92,12 +94,15 @@ def store_sink(path: str | Path) -> Sink:
         store = TaskStore(StoreConfig(path=resolved, device="cpu"))
     except TaskSearchError as exc:
         # Typically a `fute serve` holds the store: then upload through it with --server.
-        raise IndexerError(f"cannot open store {resolved}: {exc} (if a server runs on it, use --server)") from exc
+        raise IndexerError(
+            f"cannot open store {resolved}: {exc} (if a server runs on it, use --server)"
+        ) from exc
     return Sink(store, f"store:{resolved}")
 
 
-def server_sink(target: str, *, token: str | None = None, root_certificates: bytes | None = None,
-                timeout: float = 30.0) -> Sink:
+def server_sink(
+    target: str, *, token: str | None = None, root_certificates: bytes | None = None, timeout: float = 30.0
+) -> Sink:
     """A sink over a TaskSearch server at ``host:port``; checked to be reachable first."""
     from fute_client import TaskSearchClient
 

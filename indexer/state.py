@@ -117,16 +117,30 @@ class StateDir:
 
     def start_run(self, run_id: str, manifest: Path) -> None:
         """Record the start of a run."""
-        self._db.execute("INSERT INTO runs (run_id, started, manifest) VALUES (?, ?, ?)",
-                         (run_id, time.time(), str(manifest)))
+        self._db.execute(
+            "INSERT INTO runs (run_id, started, manifest) VALUES (?, ?, ?)",
+            (run_id, time.time(), str(manifest)),
+        )
 
     def finish_run(self, run_id: str, summary: dict[str, int]) -> None:
         """Record the end of a run with its counts."""
-        self._db.execute("UPDATE runs SET finished = ?, summary = ? WHERE run_id = ?",
-                         (time.time(), json.dumps(summary), run_id))
+        self._db.execute(
+            "UPDATE runs SET finished = ?, summary = ? WHERE run_id = ?",
+            (time.time(), json.dumps(summary), run_id),
+        )
 
-    def record(self, run_id: str, key: str, label: str, event: EventKind, *, method: str, kind: str,
-               seconds: float | None = None, detail: str | None = None) -> None:
+    def record(
+        self,
+        run_id: str,
+        key: str,
+        label: str,
+        event: EventKind,
+        *,
+        method: str,
+        kind: str,
+        seconds: float | None = None,
+        detail: str | None = None,
+    ) -> None:
         """Append an event and update the unit's status (done/failed) accordingly."""
         now = time.time()
         # One transaction: a kill between the event and the status would make a finished
@@ -144,11 +158,22 @@ class StateDir:
             raise
         self._db.execute("COMMIT")
 
-    def _record(self, run_id: str, key: str, label: str, event: EventKind, method: str, kind: str,
-                seconds: float | None, detail: str | None, now: float) -> None:
+    def _record(
+        self,
+        run_id: str,
+        key: str,
+        label: str,
+        event: EventKind,
+        method: str,
+        kind: str,
+        seconds: float | None,
+        detail: str | None,
+        now: float,
+    ) -> None:
         self._db.execute(
             "INSERT INTO events (run_id, key, label, event, detail, seconds, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, key, label, event, detail, seconds, now))
+            (run_id, key, label, event, detail, seconds, now),
+        )
         status = {"computed": "done", "recovered": "done", "failed": "failed"}.get(event)
         if status is not None:
             self._db.execute(
@@ -156,7 +181,8 @@ class StateDir:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET label = excluded.label, "
                 "status = excluded.status, error = excluded.error, "
                 "seconds = COALESCE(excluded.seconds, units.seconds), updated = excluded.updated",
-                (key, label, status, detail if status == "failed" else None, seconds, method, kind, now))
+                (key, label, status, detail if status == "failed" else None, seconds, method, kind, now),
+            )
 
     def status(self, key: str) -> str | None:
         """The ledger's status of unit ``key`` (``done``/``failed``), None when never recorded."""
@@ -183,13 +209,16 @@ class StateDir:
         """Mean compute time of finished units of this method and kind (for ETAs), if any."""
         row = self._db.execute(
             "SELECT AVG(seconds) FROM units WHERE status = 'done' AND method = ? AND kind = ? AND seconds IS NOT NULL",
-            (method, kind)).fetchone()
+            (method, kind),
+        ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
     def uploaded(self, sink: str, space: str, task_id: str) -> str | None:
         """The fingerprint last uploaded for (sink, space, task id), if any."""
-        row = self._db.execute("SELECT fingerprint FROM uploads WHERE sink = ? AND space = ? AND task_id = ?",
-                               (sink, space, task_id)).fetchone()
+        row = self._db.execute(
+            "SELECT fingerprint FROM uploads WHERE sink = ? AND space = ? AND task_id = ?",
+            (sink, space, task_id),
+        ).fetchone()
         return str(row[0]) if row else None
 
     def record_upload(self, sink: str, space: str, task_id: str, fingerprint: str) -> None:
@@ -197,7 +226,8 @@ class StateDir:
         self._db.execute(
             "INSERT INTO uploads (sink, space, task_id, fingerprint, time) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(sink, space, task_id) DO UPDATE SET fingerprint = excluded.fingerprint, time = excluded.time",
-            (sink, space, task_id, fingerprint, time.time()))
+            (sink, space, task_id, fingerprint, time.time()),
+        )
 
     def write_report(self, run_id: str, report: dict[str, object]) -> Path:
         """Write a run's JSON report under ``reports/``."""

@@ -152,8 +152,9 @@ def _space_part(space: SpaceSpec, hashes: _Hashes) -> dict[str, object]:
     }
 
 
-def _entry_part(entry: DatasetSpec | ModelSpec, corpus: CorpusSpec, hashes: _Hashes,
-                models: dict[str, str]) -> dict[str, object]:
+def _entry_part(
+    entry: DatasetSpec | ModelSpec, corpus: CorpusSpec, hashes: _Hashes, models: dict[str, str]
+) -> dict[str, object]:
     if isinstance(entry, DatasetSpec):
         return {
             "kind": "dataset",
@@ -181,8 +182,11 @@ def plan_units(manifest: Manifest) -> Iterator[Unit]:
         for space_name in entry.spaces:
             space = manifest.space(space_name)
             try:
-                parts = {"unit_format": UNIT_FORMAT, "entry": _entry_part(entry, manifest.corpus, hashes, models),
-                         "space": _space_part(space, hashes)}
+                parts = {
+                    "unit_format": UNIT_FORMAT,
+                    "entry": _entry_part(entry, manifest.corpus, hashes, models),
+                    "space": _space_part(space, hashes),
+                }
             except (FuteError, OSError) as exc:
                 logger.warning("cannot plan %s @ %s: %s", entry.name, space.name, exc)
                 key = _key({"unplannable": [entry.name, space.name]})

@@ -111,19 +111,31 @@ def worker_cache() -> WorkerCache:
 def _embed_dataset(entry: DatasetSpec, method: EmbeddingMethod, space: SpaceSpec) -> TaskEmbedding:
     from fute.data import load_task
 
-    task = load_task(entry.path, name=entry.name, fmt=entry.fmt, fields=entry.fields, label_kind=entry.label_kind,
-                     split=entry.split)
+    task = load_task(
+        entry.path,
+        name=entry.name,
+        fmt=entry.fmt,
+        fields=entry.fields,
+        label_kind=entry.label_kind,
+        split=entry.split,
+    )
     cap = getattr(space.settings, "max_examples", None)
     info = TaskInfo(
-        name=entry.name, kind="dataset", task_type=entry.task_type, label_kind=task.label_kind,
-        label_names=task.label_names, source=str(entry.path),
-        n_examples=min(len(task.examples), cap) if isinstance(cap, int) else len(task.examples), tags=entry.tags,
+        name=entry.name,
+        kind="dataset",
+        task_type=entry.task_type,
+        label_kind=task.label_kind,
+        label_names=task.label_names,
+        source=str(entry.path),
+        n_examples=min(len(task.examples), cap) if isinstance(cap, int) else len(task.examples),
+        tags=entry.tags,
     )
     return method.embed(task, info, progress=False)
 
 
-def embed_model_entry(entry: ModelSpec, method: EmbeddingMethod, corpus: UnlabelledCorpus,
-                      prediction_cache: Path | None) -> TaskEmbedding:
+def embed_model_entry(
+    entry: ModelSpec, method: EmbeddingMethod, corpus: UnlabelledCorpus, prediction_cache: Path | None
+) -> TaskEmbedding:
     """A model entry's embedding through ``fute.model_embedding.embed_model`` (the one call into it)."""
     from fute.model_embedding import embed_model
     from fute.models import load_adapter
@@ -164,5 +176,7 @@ def compute_unit(job: UnitJob) -> UnitResult:
 
 def init_worker(threads: int, log_level: int) -> None:
     """Pool initializer: logging like the driver's, torch threads set once."""
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    logging.basicConfig(
+        level=log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+    )
     worker_cache().set_threads(threads)

@@ -41,7 +41,9 @@ def test_user_corpus_is_deduplicated_and_pairs_change_the_hash(tmp_path: Path) -
     assert corpus_hash((CorpusExample("a b"),)) != corpus_hash((CorpusExample("a b", ""),))
 
 
-@pytest.mark.parametrize("line", ['{"text": ""}', "not json", '{"txt": "a"}', '{"text": "a", "text_pair": 3}'])
+@pytest.mark.parametrize(
+    "line", ['{"text": ""}', "not json", '{"txt": "a"}', '{"text": "a", "text_pair": 3}']
+)
 def test_malformed_corpus_names_file_and_line(tmp_path: Path, line: str) -> None:
     path = tmp_path / "u.jsonl"
     path.write_text('{"text": "fine"}\n' + line + "\n")
@@ -100,16 +102,22 @@ def test_packaged_prompts_cover_the_issue_task_types() -> None:
 
 def test_prompt_file_reference_and_errors(tmp_path: Path) -> None:
     good = tmp_path / "p.yaml"
-    good.write_text("format: fute-prompts/1\nprompts:\n  yn:\n    template: 'Q: {text}'\n"
-                    "    labels: {'no': ['no'], 'yes': ['yes', sure]}\n")
+    good.write_text(
+        "format: fute-prompts/1\nprompts:\n  yn:\n    template: 'Q: {text}'\n"
+        "    labels: {'no': ['no'], 'yes': ['yes', sure]}\n"
+    )
     assert load_prompt(f"{good}#yn").labels == (("no", ("no",)), ("yes", ("yes", "sure")))
     with pytest.raises(ConfigError, match="valid: \\['yn'\\]"):
         load_prompt(f"{good}#other")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("format: fute-prompts/1\nprompts:\n  x:\n    template: 'Q: {text}'\n    labels: {no: [a], b: [b]}\n")
+    bad.write_text(
+        "format: fute-prompts/1\nprompts:\n  x:\n    template: 'Q: {text}'\n    labels: {no: [a], b: [b]}\n"
+    )
     with pytest.raises(ConfigError, match="quote"):  # YAML 1.1 reads `no` as False
         load_prompt(f"{bad}#x")
-    bad.write_text("format: fute-prompts/1\nprompts:\n  x:\n    template: 'Q: {question}'\n    labels: {a: [a], b: [b]}\n")
+    bad.write_text(
+        "format: fute-prompts/1\nprompts:\n  x:\n    template: 'Q: {question}'\n    labels: {a: [a], b: [b]}\n"
+    )
     with pytest.raises(ConfigError, match="placeholders"):
         load_prompt(f"{bad}#x")
     bad.write_text("format: fute-prompts/1\nprompts:\n  x:\n    template: '{text}'\n    labels: {a: [a]}\n")
@@ -135,12 +143,19 @@ def test_shipped_sentiment_adapters_score_real_text() -> None:
 
 def test_shipped_profanity_and_langid_adapters() -> None:
     profanity = load_adapter("callable:profanity-check")
-    p = validate_outputs(profanity.predict([CorpusExample("you stupid fucking idiot"),
-                                            CorpusExample("the weather is nice")]), profanity, 2)
+    p = validate_outputs(
+        profanity.predict([CorpusExample("you stupid fucking idiot"), CorpusExample("the weather is nice")]),
+        profanity,
+        2,
+    )
     assert p[0, 1] > 0.5 > p[1, 1]
     langid = load_adapter("callable:langid")
     assert set(langid.label_names) <= set(_chatterbot_languages())
-    texts = ["Le chat est sur la table et il dort.", "Der Hund schläft unter dem Tisch.", "El perro come la carne en la cocina y los niños están jugando en el jardín."]
+    texts = [
+        "Le chat est sur la table et il dort.",
+        "Der Hund schläft unter dem Tisch.",
+        "El perro come la carne en la cocina y los niños están jugando en el jardín.",
+    ]
     q = validate_outputs(langid.predict([CorpusExample(t) for t in texts]), langid, 3)
     assert [langid.label_names[i] for i in q.argmax(1)] == ["french", "german", "spanish"]
 
@@ -170,8 +185,9 @@ def test_user_callable_spec_pairs_and_identity() -> None:
     adapter = load_adapter("callable:tests.test_models_adapters:_length_model")
     out = adapter.predict([CorpusExample("ab", "cd")])
     assert out.shape == (1, 2) and out[0, 1] == pytest.approx(0.05)  # "ab\ncd": pair joined
-    relabelled = load_adapter("callable:tests.test_models_adapters:_length_model",
-                              AdapterOptions(labels=("s", "l")))
+    relabelled = load_adapter(
+        "callable:tests.test_models_adapters:_length_model", AdapterOptions(labels=("s", "l"))
+    )
     assert relabelled.identity() != adapter.identity()
     assert load_adapter("callable:tests.test_models_adapters:_length_model").identity() == adapter.identity()
 

@@ -35,8 +35,15 @@ def tiny_llm(smol_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer random Llama with SmolLM2's tokenizer and chat template."""
     folder = tmp_path_factory.mktemp("tiny-llm")
     tok = AutoTokenizer.from_pretrained(smol_dir, local_files_only=True)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)
     for f in smol_dir.iterdir():
@@ -46,7 +53,8 @@ def tiny_llm(smol_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 MULTI = PromptSpec(
-    "multi", "Review: {text}\nIs it good?",
+    "multi",
+    "Review: {text}\nIs it good?",
     (("bad", ("bad", "extraordinarily unpleasant")), ("good", ("good", "magnificently wonderful"))),
 )
 
@@ -54,7 +62,9 @@ MULTI = PromptSpec(
 def test_multi_token_verbalisers_are_scored_exactly(tiny_llm: Path) -> None:
     adapter = CausalLMAdapter(tiny_llm, MULTI)
     assert any(len(v) > 2 for v in adapter._verbalisers)  # really multi-token
-    prompts = [adapter._prompt_ids(CorpusExample(t)) for t in ("fine film", "a much longer text about a film")]
+    prompts = [
+        adapter._prompt_ids(CorpusExample(t)) for t in ("fine film", "a much longer text about a film")
+    ]
     got = adapter.verbaliser_logprobs(prompts)
     # Reference: one unpadded forward per (prompt, verbaliser), teacher-forced sum of log-probs.
     for i, p in enumerate(prompts):
@@ -118,21 +128,35 @@ def test_real_smollm2_sentiment_prompt_orders_texts(smol_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_real_smollm2_mte_two_prompts_two_embeddings(smol_dir: Path, surrogate: Surrogate, tmp_path: Path) -> None:
+def test_real_smollm2_mte_two_prompts_two_embeddings(
+    smol_dir: Path, surrogate: Surrogate, tmp_path: Path
+) -> None:
     # Real SmolLM2 outputs on real U; a tiny random surrogate keeps the FIM part fast (the
     # real MiniLM's FIM is exercised by test_models_embedding.py::test_real_vader_mte_on_real_minilm).
-    config = BertConfig(vocab_size=surrogate.tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=32)
+    config = BertConfig(
+        vocab_size=surrogate.tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
     torch.manual_seed(0)
-    tiny = Surrogate("tiny", surrogate.folder, config, surrogate.tokenizer, "2" * 64, BertModel(config).eval())  # type: ignore[no-untyped-call]
+    tiny = Surrogate(
+        "tiny", surrogate.folder, config, surrogate.tokenizer, "2" * 64, BertModel(config).eval()
+    )  # type: ignore[no-untyped-call]
     corpus = load_corpus(limit=10)
     method = make_method("fim", tiny, FimSettings(dim=512, max_examples=10, max_length=32, batch_size=4))
     embs = {}
     for name in ("sentiment", "spam"):
         adapter = load_adapter("llm:smollm2", AdapterOptions(prompt=name))
         embs[name] = embed_model(adapter, method, corpus, cache_dir=tmp_path, progress=False)
-    again = embed_model(load_adapter("llm:smollm2", AdapterOptions(prompt="sentiment")), method, corpus,
-                        cache_dir=tmp_path, progress=False)
+    again = embed_model(
+        load_adapter("llm:smollm2", AdapterOptions(prompt="sentiment")),
+        method,
+        corpus,
+        cache_dir=tmp_path,
+        progress=False,
+    )
     assert embs["sentiment"].task.label_names == ("negative", "positive")
     assert not np.allclose(embs["sentiment"].vector, embs["spam"].vector)
     np.testing.assert_array_equal(embs["sentiment"].vector, again.vector)

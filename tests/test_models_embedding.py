@@ -24,10 +24,17 @@ from fute.surrogate import Surrogate
 @pytest.fixture(scope="module")
 def tiny(surrogate: Surrogate) -> Surrogate:
     """A 2-layer random BERT with the real tokenizer: FIM on it takes well under a second."""
-    config = BertConfig(vocab_size=surrogate.tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=32)
+    config = BertConfig(
+        vocab_size=surrogate.tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
     torch.manual_seed(0)
-    return Surrogate("tiny", surrogate.folder, config, surrogate.tokenizer, "1" * 64, BertModel(config).eval())  # type: ignore[no-untyped-call]
+    return Surrogate(
+        "tiny", surrogate.folder, config, surrogate.tokenizer, "1" * 64, BertModel(config).eval()
+    )  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +77,9 @@ def _method(tiny: Surrogate) -> object:
     return make_method("fim", tiny, FimSettings(dim=256, max_examples=64, max_length=32, batch_size=8))
 
 
-def test_mte_lives_in_the_dataset_space_plus_corpus(tiny: Surrogate, corpus: UnlabelledCorpus, tmp_path: Path) -> None:
+def test_mte_lives_in_the_dataset_space_plus_corpus(
+    tiny: Surrogate, corpus: UnlabelledCorpus, tmp_path: Path
+) -> None:
     method = _method(tiny)
     emb = embed_model(FakeAdapter(), method, corpus, cache_dir=tmp_path, progress=False)  # type: ignore[arg-type]
     assert emb.task.kind == "model"
@@ -92,8 +101,12 @@ def test_two_prompts_give_two_embeddings_and_the_same_prompt_twice_the_same(
     assert a1.cosine(b) < 0.9999
 
 
-def test_regression_model_gives_a_regression_task(tiny: Surrogate, corpus: UnlabelledCorpus, tmp_path: Path) -> None:
-    emb = embed_model(FakeAdapter(kind="regression"), _method(tiny), corpus, cache_dir=tmp_path, progress=False)  # type: ignore[arg-type]
+def test_regression_model_gives_a_regression_task(
+    tiny: Surrogate, corpus: UnlabelledCorpus, tmp_path: Path
+) -> None:
+    emb = embed_model(
+        FakeAdapter(kind="regression"), _method(tiny), corpus, cache_dir=tmp_path, progress=False
+    )  # type: ignore[arg-type]
     assert emb.task.label_kind == "regression" and emb.task.label_names == ()
 
 
@@ -124,8 +137,14 @@ def test_misbehaving_model_is_a_clear_error_and_caches_nothing(
     tiny: Surrogate, corpus: UnlabelledCorpus, tmp_path: Path, broken: str, message: str
 ) -> None:
     with pytest.raises(ModelError, match=message):
-        embed_model(FakeAdapter(broken=broken), _method(tiny), corpus, cache_dir=tmp_path,  # type: ignore[arg-type]
-                    batch_size=10, progress=False)
+        embed_model(
+            FakeAdapter(broken=broken),
+            _method(tiny),
+            corpus,
+            cache_dir=tmp_path,  # type: ignore[arg-type]
+            batch_size=10,
+            progress=False,
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -139,8 +158,26 @@ def tiny_folder(tiny: Surrogate, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 def _cli(tiny_folder: Path, tmp_path: Path, spec: str, out: Path, *extra: str) -> int:
-    return main(["embed-model", spec, "-o", str(out), "--surrogate", str(tiny_folder), "--corpus-size", "16",
-                 "--cache-dir", str(tmp_path / "cache"), "--set", "dim=128", "--set", "max_length=32", "-q", *extra])
+    return main(
+        [
+            "embed-model",
+            spec,
+            "-o",
+            str(out),
+            "--surrogate",
+            str(tiny_folder),
+            "--corpus-size",
+            "16",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--set",
+            "dim=128",
+            "--set",
+            "max_length=32",
+            "-q",
+            *extra,
+        ]
+    )
 
 
 def test_cli_embed_model_with_a_real_callable(tiny_folder: Path, tmp_path: Path) -> None:
@@ -153,7 +190,9 @@ def test_cli_embed_model_with_a_real_callable(tiny_folder: Path, tmp_path: Path)
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
 
 
-def test_cli_failing_model_writes_nothing(tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_failing_model_writes_nothing(
+    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "bad.safetensors"
     # math.sqrt of a list of texts raises TypeError inside the "model".
     code = _cli(tiny_folder, tmp_path, "callable:math:sqrt", out, "--output-kind", "regression")
@@ -177,16 +216,24 @@ def test_llm_spec_without_prompt_is_an_error() -> None:
 def test_real_vader_mte_on_real_minilm(surrogate: Surrogate, tmp_path: Path) -> None:
     """Real VADER, TextBlob and py3langid on real U through the real MiniLM (FIM, small settings)."""
     corpus = load_corpus(limit=16)
-    method = make_method("fim", surrogate, FimSettings(dim=1024, max_examples=16, max_length=48, batch_size=16))
-    embs = {name: embed_model(load_adapter(f"callable:{name}"), method, corpus, cache_dir=tmp_path, progress=False)
-            for name in ("vader", "textblob", "langid")}
+    method = make_method(
+        "fim", surrogate, FimSettings(dim=1024, max_examples=16, max_length=48, batch_size=16)
+    )
+    embs = {
+        name: embed_model(
+            load_adapter(f"callable:{name}"), method, corpus, cache_dir=tmp_path, progress=False
+        )
+        for name in ("vader", "textblob", "langid")
+    }
     assert embs["vader"].space.corpus == corpus.hash and embs["vader"].task.label_kind == "regression"
     assert embs["langid"].task.label_kind == "soft"
     # Two sentiment regressors agree more with each other than with a language identifier.
     assert embs["vader"].cosine(embs["textblob"]) > embs["vader"].cosine(embs["langid"])
 
 
-def test_prior_calibration_removes_a_constant_bias(tiny: Surrogate, corpus: UnlabelledCorpus, tmp_path: Path) -> None:
+def test_prior_calibration_removes_a_constant_bias(
+    tiny: Surrogate, corpus: UnlabelledCorpus, tmp_path: Path
+) -> None:
     from fute.model_embedding import calibrate_soft
 
     biased = np.array([[0.1, 0.9], [0.2, 0.8], [0.15, 0.85]])
@@ -196,11 +243,23 @@ def test_prior_calibration_removes_a_constant_bias(tiny: Surrogate, corpus: Unla
     assert list(np.argsort(cal[:, 0])) == list(np.argsort(biased[:, 0]))  # order per class kept
     method = _method(tiny)
     raw = embed_model(FakeAdapter(), method, corpus, cache_dir=tmp_path, progress=False)  # type: ignore[arg-type]
-    calibrated = embed_model(FakeAdapter(), method, corpus, cache_dir=tmp_path, progress=False,  # type: ignore[arg-type]
-                             calibrate=True)
+    calibrated = embed_model(
+        FakeAdapter(),
+        method,
+        corpus,
+        cache_dir=tmp_path,
+        progress=False,  # type: ignore[arg-type]
+        calibrate=True,
+    )
     assert "calibrated" in calibrated.task.tags and "calibrated" not in raw.task.tags
     assert not np.allclose(raw.vector, calibrated.vector)
     assert len(list(tmp_path.glob("*.npz"))) == 1  # the cache holds the raw outputs once
     with pytest.raises(ConfigError, match="regressor"):
-        embed_model(FakeAdapter(kind="regression"), method, corpus, cache_dir=tmp_path, progress=False,  # type: ignore[arg-type]
-                    calibrate=True)
+        embed_model(
+            FakeAdapter(kind="regression"),
+            method,
+            corpus,
+            cache_dir=tmp_path,
+            progress=False,  # type: ignore[arg-type]
+            calibrate=True,
+        )

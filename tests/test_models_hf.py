@@ -24,16 +24,26 @@ from tests.conftest import SUITE_DATA
 
 
 def _config(surrogate: Surrogate, **kw: Any) -> BertConfig:
-    return BertConfig(vocab_size=surrogate.tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
-                      num_attention_heads=2, intermediate_size=32, **kw)
+    return BertConfig(
+        vocab_size=surrogate.tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny_classifier(surrogate: Surrogate, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-clf")
     torch.manual_seed(0)
-    config = _config(surrogate, num_labels=3, id2label={0: "neg", 1: "neu", 2: "pos"},
-                     label2id={"neg": 0, "neu": 1, "pos": 2})
+    config = _config(
+        surrogate,
+        num_labels=3,
+        id2label={0: "neg", 1: "neu", 2: "pos"},
+        label2id={"neg": 0, "neu": 1, "pos": 2},
+    )
     BertForSequenceClassification(config).save_pretrained(folder)
     surrogate.tokenizer.save_pretrained(folder)
     return folder
@@ -82,7 +92,9 @@ def _toy_task(n: int = 24) -> TaskData:
 def test_finetune_writes_a_loadable_classifier_atomically(tiny_surrogate_dir: Path, tmp_path: Path) -> None:
     sur = load_surrogate(tiny_surrogate_dir)
     out = tmp_path / "clf"
-    finetune_classifier(sur, _toy_task(), out, FinetuneSettings(epochs=15, lr=3e-3, batch_size=8), progress=False)
+    finetune_classifier(
+        sur, _toy_task(), out, FinetuneSettings(epochs=15, lr=3e-3, batch_size=8), progress=False
+    )
     assert json.loads((out / "fute_finetune.json").read_text())["task"] == "toy"
     assert [p.name for p in tmp_path.iterdir()] == ["clf"]  # no temporary folder left behind
     adapter = HFClassifierAdapter(out)
@@ -102,13 +114,32 @@ def test_finetune_writes_a_loadable_classifier_atomically(tiny_surrogate_dir: Pa
 @pytest.mark.slow
 def test_cli_finetune_real_minilm_on_sms_spam(tmp_path: Path) -> None:
     out = tmp_path / "spam-clf"
-    code = main(["finetune", str(SUITE_DATA / "sms_spam" / "train.jsonl.gz"), "-o", str(out), "--epochs", "2",
-                 "--max-examples", "96", "--lr", "1e-4", "--max-length", "48", "--batch-size", "16", "-q"])
+    code = main(
+        [
+            "finetune",
+            str(SUITE_DATA / "sms_spam" / "train.jsonl.gz"),
+            "-o",
+            str(out),
+            "--epochs",
+            "2",
+            "--max-examples",
+            "96",
+            "--lr",
+            "1e-4",
+            "--max-length",
+            "48",
+            "--batch-size",
+            "16",
+            "-q",
+        ]
+    )
     assert code == 0
     adapter = load_adapter(f"hf:{out}")
     assert adapter.label_names == ("ham", "spam")
-    spam = ["WINNER!! You have been selected to receive a £900 prize reward! Call 09061701461 to claim",
-            "Free entry in 2 a wkly comp to win FA Cup final tkts. Text FA to 87121 to receive entry"]
+    spam = [
+        "WINNER!! You have been selected to receive a £900 prize reward! Call 09061701461 to claim",
+        "Free entry in 2 a wkly comp to win FA Cup final tkts. Text FA to 87121 to receive entry",
+    ]
     ham = ["Ok lar... Joking wif u oni...", "I'll be home soon, do you want me to pick up some milk?"]
     probs = adapter.predict([CorpusExample(t) for t in spam + ham])
     assert probs[:2, 1].min() > probs[2:, 1].max()

@@ -28,7 +28,10 @@ from fute.models.prompts import load_prompt
 from fute.surrogate import Surrogate
 
 smollm2 = pytest.importorskip("fute.models.smollm2")
-TEXTS = [CorpusExample("WINNER! Claim your free prize now, call 0800 123"), CorpusExample("See you at lunch?")]
+TEXTS = [
+    CorpusExample("WINNER! Claim your free prize now, call 0800 123"),
+    CorpusExample("See you at lunch?"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,9 @@ def test_completions_endpoint_matches_the_local_model_exactly(smol_server: str) 
 
 @pytest.mark.slow
 def test_chat_endpoint_gives_valid_deterministic_soft_labels(smol_server: str) -> None:
-    adapter = load_adapter(f"openai:{smol_server}", AdapterOptions(prompt="sentiment", model="smollm2", api="chat"))
+    adapter = load_adapter(
+        f"openai:{smol_server}", AdapterOptions(prompt="sentiment", model="smollm2", api="chat")
+    )
     a, b = adapter.predict(TEXTS), adapter.predict(TEXTS)
     assert a.shape == (2, 2) and np.allclose(a.sum(1), 1)
     np.testing.assert_array_equal(a, b)
@@ -67,14 +72,29 @@ def test_chat_endpoint_gives_valid_deterministic_soft_labels(smol_server: str) -
 @pytest.mark.slow
 def test_endpoint_mte_two_prompts(smol_server: str, surrogate: Surrogate, tmp_path: Path) -> None:
     # A tiny random surrogate keeps the FIM part fast; the model outputs are the real SmolLM2's.
-    config = BertConfig(vocab_size=surrogate.tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=32)
+    config = BertConfig(
+        vocab_size=surrogate.tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
     torch.manual_seed(0)
-    tiny = Surrogate("tiny", surrogate.folder, config, surrogate.tokenizer, "3" * 64, BertModel(config).eval())  # type: ignore[no-untyped-call]
+    tiny = Surrogate(
+        "tiny", surrogate.folder, config, surrogate.tokenizer, "3" * 64, BertModel(config).eval()
+    )  # type: ignore[no-untyped-call]
     corpus = load_corpus(limit=6)
     method = make_method("fim", tiny, FimSettings(dim=256, max_examples=6, max_length=32, batch_size=3))
-    embs = [embed_model(load_adapter(f"openai:{smol_server}", AdapterOptions(prompt=p, model="smollm2")), method,
-                        corpus, cache_dir=tmp_path, progress=False) for p in ("sentiment", "spam")]
+    embs = [
+        embed_model(
+            load_adapter(f"openai:{smol_server}", AdapterOptions(prompt=p, model="smollm2")),
+            method,
+            corpus,
+            cache_dir=tmp_path,
+            progress=False,
+        )
+        for p in ("sentiment", "spam")
+    ]
     assert embs[0].space.corpus == corpus.hash
     assert not np.allclose(embs[0].vector, embs[1].vector)
 
@@ -110,8 +130,14 @@ def _fake_handler(behaviour: type[_Behaviour]) -> type[BaseHTTPRequestHandler]:
                 top = [{"token": "negative", "logprob": float("nan")}, {"token": "positive", "logprob": -1.0}]
             else:
                 top = [{"token": "negative", "logprob": -2.0}, {"token": "positive", "logprob": -0.5}]
-            body = {"choices": [{"index": 0, "logprobs": {"content": [{"token": "x", "logprob": 0.0,
-                                                                         "top_logprobs": top}]}}]}
+            body = {
+                "choices": [
+                    {
+                        "index": 0,
+                        "logprobs": {"content": [{"token": "x", "logprob": 0.0, "top_logprobs": top}]},
+                    }
+                ]
+            }
             return self._reply(200, json.dumps(body).encode())
 
         def _reply(self, code: int, data: bytes) -> None:
@@ -174,10 +200,13 @@ def test_server_error_is_retried(fake: tuple[str, type[_Behaviour]]) -> None:
     assert behaviour.hits == 2
 
 
-@pytest.mark.parametrize(("mode", "message"), [("400", "HTTP 400"), ("html", "not JSON"),
-                                               ("fields", "malformed chat answer"), ("nan", "NaN")])
-def test_garbage_answers_are_model_errors(fake: tuple[str, type[_Behaviour]], tmp_path: Path,
-                                          mode: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [("400", "HTTP 400"), ("html", "not JSON"), ("fields", "malformed chat answer"), ("nan", "NaN")],
+)
+def test_garbage_answers_are_model_errors(
+    fake: tuple[str, type[_Behaviour]], tmp_path: Path, mode: str, message: str
+) -> None:
     url, behaviour = fake
     behaviour.mode = mode
     from fute.model_embedding import predict_corpus

@@ -87,16 +87,18 @@ def _llm(target: str, options: AdapterOptions) -> ModelAdapter:
     prompt = load_prompt(options.require_prompt("llm"))
     folder = smollm2_dir() if target == SMOLLM2_NAME else target
     name = f"{target if target == SMOLLM2_NAME else folder}+{prompt.name}"
-    return CausalLMAdapter(folder, prompt, batch_size=options.batch_size, max_text_tokens=options.max_length,
-                           name=str(name))
+    return CausalLMAdapter(
+        folder, prompt, batch_size=options.batch_size, max_text_tokens=options.max_length, name=str(name)
+    )
 
 
 def _callable(target: str, options: AdapterOptions) -> ModelAdapter:
     from fute.models.callables import CallableAdapter, resolve_callable
 
     spec = BUILTIN_CALLABLES.get(target, target)
-    return CallableAdapter(resolve_callable(spec), spec, label_names=options.labels, output_kind=options.output_kind,
-                           name=target)
+    return CallableAdapter(
+        resolve_callable(spec), spec, label_names=options.labels, output_kind=options.output_kind, name=target
+    )
 
 
 def _openai(target: str, options: AdapterOptions) -> ModelAdapter:
@@ -106,8 +108,9 @@ def _openai(target: str, options: AdapterOptions) -> ModelAdapter:
     if not options.model:
         raise ConfigError("openai: adapters need the endpoint's model name (--model NAME)")
     prompt = load_prompt(options.require_prompt("openai"))
-    return OpenAIAdapter(target, options.model, prompt, api=options.api, timeout=options.timeout,
-                         retries=options.retries)
+    return OpenAIAdapter(
+        target, options.model, prompt, api=options.api, timeout=options.timeout, retries=options.retries
+    )
 
 
 _SCHEMES: dict[str, Callable[[str, AdapterOptions], ModelAdapter]] = {

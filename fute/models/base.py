@@ -78,7 +78,9 @@ def validate_outputs(outputs: object, adapter: ModelAdapter, n: int, name: str =
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
         if arr.shape != (n,):
-            raise ModelError(f"model {who} returned shape {arr.shape} for {n} examples; a regressor must return ({n},)")
+            raise ModelError(
+                f"model {who} returned shape {arr.shape} for {n} examples; a regressor must return ({n},)"
+            )
     else:
         k = len(adapter.label_names)
         if arr.shape != (n, k):
@@ -89,7 +91,9 @@ def validate_outputs(outputs: object, adapter: ModelAdapter, n: int, name: str =
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = sorted({int(i) for i in np.argwhere(bad)[:, 0]})
-        raise ModelError(f"model {who} returned NaN or Inf for {len(rows)} of {n} examples (e.g. rows {rows[:5]})")
+        raise ModelError(
+            f"model {who} returned NaN or Inf for {len(rows)} of {n} examples (e.g. rows {rows[:5]})"
+        )
     if adapter.output_kind == "soft":
         if (arr < 0).any():
             raise ModelError(f"model {who} returned negative probabilities (min {arr.min():.4g})")

@@ -28,7 +28,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 PAIR_SEPARATOR = "\n"
 
 
-def fute_adapter(*, labels: tuple[str, ...] = (), kind: OutputKind = "soft", requires: tuple[str, ...] = ()) -> Callable[[F], F]:
+def fute_adapter(
+    *, labels: tuple[str, ...] = (), kind: OutputKind = "soft", requires: tuple[str, ...] = ()
+) -> Callable[[F], F]:
     """Declare a function's label names, output kind and the distributions whose versions identify it."""
     check_output_kind(kind)
     if kind == "soft" and len(labels) < 2:
@@ -102,7 +104,9 @@ class CallableAdapter:
         self.output_kind: OutputKind = check_output_kind(kind)
         labels = label_names if label_names is not None else tuple(getattr(fn, "fute_labels", ()))
         if self.output_kind == "soft" and len(labels) < 2:
-            raise ConfigError(f"callable {spec!r} gives soft labels but declares {len(labels)} label names; pass them")
+            raise ConfigError(
+                f"callable {spec!r} gives soft labels but declares {len(labels)} label names; pass them"
+            )
         self.label_names: tuple[str, ...] = labels if self.output_kind == "soft" else ()
         requires: tuple[str, ...] = getattr(fn, "fute_requires", ())
         top = getattr(fn, "__module__", "").split(".")[0]
@@ -112,12 +116,19 @@ class CallableAdapter:
         """The function's qualified name, package versions, source hash and declared outputs."""
         qualname = f"{getattr(self.fn, '__module__', '?')}:{getattr(self.fn, '__qualname__', '?')}"
         return identity_hash(
-            "callable/1", qualname, *self._versions, _source_hash(self.fn), self.output_kind, *self.label_names
+            "callable/1",
+            qualname,
+            *self._versions,
+            _source_hash(self.fn),
+            self.output_kind,
+            *self.label_names,
         )
 
     def predict(self, examples: Sequence[CorpusExample]) -> np.ndarray:
         """Call the function on the texts (pairs joined by a newline)."""
-        texts = [ex.text if ex.text_pair is None else ex.text + PAIR_SEPARATOR + ex.text_pair for ex in examples]
+        texts = [
+            ex.text if ex.text_pair is None else ex.text + PAIR_SEPARATOR + ex.text_pair for ex in examples
+        ]
         try:
             out = self.fn(texts)
         except Exception as exc:  # a user's function may raise anything: report it, don't mask it

@@ -68,7 +68,9 @@ class CausalLMAdapter:
         if not (self.folder / "config.json").is_file():
             raise ModelNotFoundError(f"{self.folder}: no config.json; give a local causal LM folder")
         if batch_size < 1 or max_text_tokens < 1:
-            raise ConfigError(f"batch_size and max_text_tokens must be >= 1, got {batch_size}, {max_text_tokens}")
+            raise ConfigError(
+                f"batch_size and max_text_tokens must be >= 1, got {batch_size}, {max_text_tokens}"
+            )
         self.prompt = prompt
         self.name = name or f"{self.folder.name}+{prompt.name}"
         self.batch_size = batch_size
@@ -93,23 +95,34 @@ class CausalLMAdapter:
         self._owner: list[int] = []
         for c, (cls, words) in enumerate(prompt.labels):
             for word in words:
-                ids = self.tokenizer(verbaliser_text(word, self.use_chat), add_special_tokens=False)["input_ids"]
+                ids = self.tokenizer(verbaliser_text(word, self.use_chat), add_special_tokens=False)[
+                    "input_ids"
+                ]
                 if not ids:
-                    raise ConfigError(f"prompt {prompt.name!r}, class {cls!r}: verbaliser {word!r} has no tokens")
+                    raise ConfigError(
+                        f"prompt {prompt.name!r}, class {cls!r}: verbaliser {word!r} has no tokens"
+                    )
                 self._verbalisers.append(list(ids))
                 self._owner.append(c)
         self._max_v = max(len(v) for v in self._verbalisers)
         self._identity: str | None = None
         logger.info(
             "causal LM %s: %d classes, %d verbalisers (up to %d tokens), chat template %s",
-            self.name, len(self.label_names), len(self._verbalisers), self._max_v, self.use_chat,
+            self.name,
+            len(self.label_names),
+            len(self._verbalisers),
+            self._max_v,
+            self.use_chat,
         )
 
     def identity(self) -> str:
         """sha256 of the weights, the prompt and how it is rendered."""
         if self._identity is None:
             self._identity = identity_hash(
-                "causal_lm/1", weights_hash(self.folder), self.prompt.canonical(), f"chat={self.use_chat}",
+                "causal_lm/1",
+                weights_hash(self.folder),
+                self.prompt.canonical(),
+                f"chat={self.use_chat}",
                 str(self.max_text_tokens),
             )
         return self._identity
@@ -120,7 +133,9 @@ class CausalLMAdapter:
         text = example.text
         if len(ids) > self.max_text_tokens:
             text = str(self.tokenizer.decode(ids[: self.max_text_tokens]))
-        rendered = render_prompt(self.tokenizer, self.prompt, CorpusExample(text, example.text_pair), self.use_chat)
+        rendered = render_prompt(
+            self.tokenizer, self.prompt, CorpusExample(text, example.text_pair), self.use_chat
+        )
         out: list[int] = self.tokenizer(rendered, add_special_tokens=not self.use_chat)["input_ids"]
         return out
 
@@ -141,12 +156,14 @@ class CausalLMAdapter:
         ids = torch.full((len(seqs), width), self._pad, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for i, s in enumerate(seqs):
-            ids[i, width - len(s):] = torch.tensor(s)
-            mask[i, width - len(s):] = 1
+            ids[i, width - len(s) :] = torch.tensor(s)
+            mask[i, width - len(s) :] = 1
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         keep = self._max_v + 1
         with torch.inference_mode():
-            out = self.model(input_ids=ids, attention_mask=mask, position_ids=position_ids, logits_to_keep=keep)
+            out = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=position_ids, logits_to_keep=keep
+            )
         logp = torch.log_softmax(out.logits[:, -keep:].double(), dim=-1)
         scores = np.zeros((len(prompts), len(self._verbalisers)))
         for row in range(len(prompts)):
@@ -173,10 +190,12 @@ class CausalLMAdapter:
         """Soft labels: softmax over classes of the best verbaliser log-probability."""
         rows: list[np.ndarray] = []
         for start in range(0, len(examples), self.batch_size):
-            chunk = examples[start:start + self.batch_size]
+            chunk = examples[start : start + self.batch_size]
             try:
                 logprobs = self.verbaliser_logprobs([self._prompt_ids(ex) for ex in chunk])
             except (RuntimeError, IndexError) as exc:
-                raise ModelError(f"causal LM {self.name} failed on examples {start}..{start + len(chunk)}: {exc}") from exc
+                raise ModelError(
+                    f"causal LM {self.name} failed on examples {start}..{start + len(chunk)}: {exc}"
+                ) from exc
             rows.append(softmax(self.class_scores(logprobs)))
         return np.concatenate(rows) if rows else np.zeros((0, len(self.label_names)))

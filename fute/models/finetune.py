@@ -49,8 +49,12 @@ class FinetuneSettings:
 
 
 def finetune_classifier(
-    surrogate: Surrogate, task: TaskData, out: str | Path, settings: FinetuneSettings | None = None,
-    *, progress: bool = True,
+    surrogate: Surrogate,
+    task: TaskData,
+    out: str | Path,
+    settings: FinetuneSettings | None = None,
+    *,
+    progress: bool = True,
 ) -> Path:
     """Train a sequence classifier from ``surrogate`` on ``task``; write it to ``out`` atomically.
 
@@ -66,12 +70,21 @@ def finetune_classifier(
     task = cap_examples(task, s.max_examples, s.seed)
     regression = task.label_kind == "regression"
     num_labels = 1 if regression else len(task.label_names)
-    labels = {} if regression else {"id2label": dict(enumerate(task.label_names)),
-                                    "label2id": {n: i for i, n in enumerate(task.label_names)}}
+    labels = (
+        {}
+        if regression
+        else {
+            "id2label": dict(enumerate(task.label_names)),
+            "label2id": {n: i for i, n in enumerate(task.label_names)},
+        }
+    )
     with seeded(s.seed):
         model = AutoModelForSequenceClassification.from_pretrained(
-            surrogate.folder, local_files_only=True, num_labels=num_labels,
-            problem_type="regression" if regression else "single_label_classification", **labels,
+            surrogate.folder,
+            local_files_only=True,
+            num_labels=num_labels,
+            problem_type="regression" if regression else "single_label_classification",
+            **labels,
         )
         tok = surrogate.tokenizer
         # Raw targets (not z-scored): the regressor's outputs should be on the task's own scale.
@@ -79,7 +92,8 @@ def finetune_classifier(
         decay = [p for p in model.parameters() if p.ndim > 1]
         no_decay = [p for p in model.parameters() if p.ndim <= 1]
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=s.lr
+            [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=s.lr,
         )
         total = -(-len(data) // s.batch_size) * s.epochs
         warmup = max(1, int(s.warmup_ratio * total))
@@ -89,9 +103,13 @@ def finetune_classifier(
         model.train()
         bar = tqdm(total=total, desc=f"finetune {task.name}", disable=not progress, leave=False, unit="step")
         for epoch in range(s.epochs):
-            for batch in iter_batches(data, s.batch_size, tok.pad_token_id, shuffle=True, seed=s.seed + epoch):
+            for batch in iter_batches(
+                data, s.batch_size, tok.pad_token_id, shuffle=True, seed=s.seed + epoch
+            ):
                 kwargs = {"token_type_ids": batch.token_type_ids} if batch.token_type_ids is not None else {}
-                logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, **kwargs).logits
+                logits = model(
+                    input_ids=batch.input_ids, attention_mask=batch.attention_mask, **kwargs
+                ).logits
                 loss = task_loss(logits, batch.targets, task.label_kind)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]
@@ -107,9 +125,15 @@ def finetune_classifier(
     try:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        meta = {"task": task.name, "source": task.source, "label_kind": task.label_kind,
-                "n_examples": len(task.examples), "surrogate": surrogate.name,
-                "surrogate_sha256": surrogate.weights_sha256, "settings": asdict(s)}
+        meta = {
+            "task": task.name,
+            "source": task.source,
+            "label_kind": task.label_kind,
+            "n_examples": len(task.examples),
+            "surrogate": surrogate.name,
+            "surrogate_sha256": surrogate.weights_sha256,
+            "settings": asdict(s),
+        }
         (tmp / "fute_finetune.json").write_text(json.dumps(meta, indent=2))
         os.replace(tmp, out)
     except BaseException:

@@ -36,7 +36,9 @@ class HFClassifierAdapter:
         self.max_length = max_length
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
         try:
-            self.model = AutoModelForSequenceClassification.from_pretrained(self.folder, local_files_only=True)
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                self.folder, local_files_only=True
+            )
         except ValueError as exc:
             raise ConfigError(f"{self.folder}: not a sequence classifier transformers knows ({exc})") from exc
         self.model.eval()
@@ -44,7 +46,9 @@ class HFClassifierAdapter:
         n = int(config.num_labels)
         regression = config.problem_type == "regression" or n == 1
         self.output_kind: OutputKind = "regression" if regression else "soft"
-        self.label_names: tuple[str, ...] = () if regression else tuple(str(config.id2label[i]) for i in range(n))
+        self.label_names: tuple[str, ...] = (
+            () if regression else tuple(str(config.id2label[i]) for i in range(n))
+        )
         self._identity: str | None = None
         logger.info("HF classifier %s: %s, labels %s", self.folder, self.output_kind, list(self.label_names))
 
@@ -58,13 +62,17 @@ class HFClassifierAdapter:
         """Softmax probabilities ``(n, classes)`` or scores ``(n,)``."""
         outputs: list[np.ndarray] = []
         for start in range(0, len(examples), self.batch_size):
-            chunk = examples[start:start + self.batch_size]
+            chunk = examples[start : start + self.batch_size]
             texts = [ex.text for ex in chunk]
             pairs = [ex.text_pair for ex in chunk]
             has_pairs = any(p is not None for p in pairs)
             enc = self.tokenizer(
-                texts, [p or "" for p in pairs] if has_pairs else None,
-                truncation=True, max_length=self.max_length, padding=True, return_tensors="pt",
+                texts,
+                [p or "" for p in pairs] if has_pairs else None,
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
             )
             try:
                 with torch.inference_mode():

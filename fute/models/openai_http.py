@@ -44,8 +44,15 @@ class OpenAIAdapter:
     output_kind: OutputKind = "soft"
 
     def __init__(
-        self, base_url: str, model: str, prompt: PromptSpec, *, api: str = "completions",
-        timeout: float = 30.0, retries: int = 2, backoff: float = 0.5,
+        self,
+        base_url: str,
+        model: str,
+        prompt: PromptSpec,
+        *,
+        api: str = "completions",
+        timeout: float = 30.0,
+        retries: int = 2,
+        backoff: float = 0.5,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"endpoint {base_url!r} must be an http:// or https:// URL")
@@ -94,18 +101,33 @@ class OpenAIAdapter:
                 try:
                     parsed = json.loads(raw)
                 except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise ModelError(f"endpoint {url} answered with something that is not JSON: {raw[:200]!r}") from exc
+                    raise ModelError(
+                        f"endpoint {url} answered with something that is not JSON: {raw[:200]!r}"
+                    ) from exc
                 if not isinstance(parsed, dict):
                     raise ModelError(f"endpoint {url} answered JSON that is not an object: {raw[:200]!r}")
                 return parsed
-            logger.warning("endpoint %s: attempt %d of %d failed: %s", url, attempt + 1, self.retries + 1, last)
-        raise ModelError(f"endpoint {url} is unreachable or failing after {self.retries + 1} attempts: {last}")
+            logger.warning(
+                "endpoint %s: attempt %d of %d failed: %s", url, attempt + 1, self.retries + 1, last
+            )
+        raise ModelError(
+            f"endpoint {url} is unreachable or failing after {self.retries + 1} attempts: {last}"
+        )
 
     def _completion_scores(self, example: CorpusExample) -> np.ndarray:
         rendered = render_prompt(None, self.prompt, example, use_chat=False)
         prompts = [rendered + verbaliser_text(w, False) for _, w in self._words]
-        answer = self._post("completions", {"model": self.model, "prompt": prompts, "max_tokens": 0,
-                                            "echo": True, "logprobs": 1, "temperature": 0})
+        answer = self._post(
+            "completions",
+            {
+                "model": self.model,
+                "prompt": prompts,
+                "max_tokens": 0,
+                "echo": True,
+                "logprobs": 1,
+                "temperature": 0,
+            },
+        )
         try:
             choices = sorted(answer["choices"], key=lambda c: int(c["index"]))
             if len(choices) != len(prompts):
@@ -114,7 +136,9 @@ class OpenAIAdapter:
             for j, choice in enumerate(choices):
                 lp = choice["logprobs"]
                 total, seen = 0.0, 0
-                for token, logprob, offset in zip(lp["tokens"], lp["token_logprobs"], lp["text_offset"], strict=True):
+                for token, logprob, offset in zip(
+                    lp["tokens"], lp["token_logprobs"], lp["text_offset"], strict=True
+                ):
                     # Tokens that end inside the verbaliser belong to it (one may straddle the boundary).
                     if int(offset) + len(str(token)) > len(rendered):
                         total += float(logprob)
@@ -130,8 +154,17 @@ class OpenAIAdapter:
         user = self.prompt.render(example.text, example.text_pair)
         messages = [{"role": "system", "content": self.prompt.system}] if self.prompt.system else []
         messages.append({"role": "user", "content": user})
-        answer = self._post("chat/completions", {"model": self.model, "messages": messages, "max_tokens": 1,
-                                                 "logprobs": True, "top_logprobs": TOP_LOGPROBS, "temperature": 0})
+        answer = self._post(
+            "chat/completions",
+            {
+                "model": self.model,
+                "messages": messages,
+                "max_tokens": 1,
+                "logprobs": True,
+                "top_logprobs": TOP_LOGPROBS,
+                "temperature": 0,
+            },
+        )
         try:
             top = answer["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
             pairs = [(str(t["token"]).strip(), float(t["logprob"])) for t in top]
@@ -154,7 +187,9 @@ class OpenAIAdapter:
         for i, ex in enumerate(examples):
             s = score(ex)
             if not np.all(np.isfinite(s)):
-                raise ModelError(f"endpoint {self.base_url} returned NaN or infinite log-probabilities for example {i}")
+                raise ModelError(
+                    f"endpoint {self.base_url} returned NaN or infinite log-probabilities for example {i}"
+                )
             best = np.full(len(self.label_names), -np.inf)
             for j, (c, _) in enumerate(self._words):
                 best[c] = np.maximum(best[c], s[j])  # propagates NaN, which validation then reports

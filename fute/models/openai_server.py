@@ -54,8 +54,10 @@ class _Model:
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         values, indices = self._logprobs(ids)[-1].topk(k)
-        return [{"token": self.tokenizer.decode([int(i)]), "logprob": float(v)}
-                for v, i in zip(values, indices, strict=True)]
+        return [
+            {"token": self.tokenizer.decode([int(i)]), "logprob": float(v)}
+            for v, i in zip(values, indices, strict=True)
+        ]
 
 
 def _handler(model: _Model) -> type[BaseHTTPRequestHandler]:
@@ -95,22 +97,30 @@ def _handler(model: _Model) -> type[BaseHTTPRequestHandler]:
             prompts = [prompts] if isinstance(prompts, str) else list(prompts)
             if not body.get("echo") or int(body.get("max_tokens", 16)) != 0:
                 raise ValueError("this server only scores prompts: send echo=true and max_tokens=0")
-            choices = [{"index": i, "text": p, "logprobs": model.echo(p), "finish_reason": "length"}
-                       for i, p in enumerate(prompts)]
+            choices = [
+                {"index": i, "text": p, "logprobs": model.echo(p), "finish_reason": "length"}
+                for i, p in enumerate(prompts)
+            ]
             return {"object": "text_completion", "model": model.name, "choices": choices}
 
         def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
             k = int(body.get("top_logprobs", 5))
             top = model.top_next(list(body["messages"]), max(1, k))
             content = [{"token": top[0]["token"], "logprob": top[0]["logprob"], "top_logprobs": top}]
-            choice = {"index": 0, "message": {"role": "assistant", "content": top[0]["token"]},
-                      "logprobs": {"content": content}, "finish_reason": "length"}
+            choice = {
+                "index": 0,
+                "message": {"role": "assistant", "content": top[0]["token"]},
+                "logprobs": {"content": content},
+                "finish_reason": "length",
+            }
             return {"object": "chat.completion", "model": model.name, "choices": [choice]}
 
     return Handler
 
 
-def create_server(folder: str | Path, name: str, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, int]:
+def create_server(
+    folder: str | Path, name: str, host: str = "127.0.0.1", port: int = 0
+) -> tuple[ThreadingHTTPServer, int]:
     """Load the model and bind the server (port 0: any free port); returns it and its port."""
     server = ThreadingHTTPServer((host, port), _handler(_Model(Path(folder), name)))
     return server, int(server.server_address[1])

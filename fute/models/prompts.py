@@ -55,7 +55,11 @@ class PromptSpec:
     def canonical(self) -> str:
         """Canonical JSON of everything that changes a model's outputs (part of its identity)."""
         return json.dumps(
-            {"template": self.template, "labels": [[n, list(v)] for n, v in self.labels], "system": self.system},
+            {
+                "template": self.template,
+                "labels": [[n, list(v)] for n, v in self.labels],
+                "system": self.system,
+            },
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,
@@ -79,7 +83,9 @@ def _parse_prompt(name: str, raw: Any, where: str) -> PromptSpec:
         )
     labels = raw.get("labels")
     if not isinstance(labels, dict) or len(labels) < 2:
-        raise ConfigError(f"{where}: prompt {name!r} needs 'labels': a mapping of at least 2 classes to verbalisers")
+        raise ConfigError(
+            f"{where}: prompt {name!r} needs 'labels': a mapping of at least 2 classes to verbalisers"
+        )
     parsed: list[tuple[str, tuple[str, ...]]] = []
     for cls, words in labels.items():
         # YAML 1.1 reads unquoted yes/no/on/off as booleans: say so rather than use "False".
@@ -88,8 +94,14 @@ def _parse_prompt(name: str, raw: Any, where: str) -> PromptSpec:
             raise ConfigError(f"{where}: prompt {name!r}: class name {cls!r} is not a string{hint}")
         if isinstance(words, str):
             words = [words]
-        if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
-            raise ConfigError(f"{where}: prompt {name!r}, class {cls!r}: verbalisers must be non-empty strings{hint}")
+        if (
+            not isinstance(words, list)
+            or not words
+            or not all(isinstance(w, str) and w.strip() for w in words)
+        ):
+            raise ConfigError(
+                f"{where}: prompt {name!r}, class {cls!r}: verbalisers must be non-empty strings{hint}"
+            )
         parsed.append((str(cls), tuple(words)))
     system = raw.get("system")
     if system is not None and not isinstance(system, str):
@@ -125,5 +137,7 @@ def load_prompt(ref: str) -> PromptSpec:
     prompts = load_prompt_file(path if sep else None)
     key = name if sep else ref
     if key not in prompts:
-        raise ConfigError(f"unknown prompt {key!r} in {path if sep else 'the packaged prompts'}; valid: {sorted(prompts)}")
+        raise ConfigError(
+            f"unknown prompt {key!r} in {path if sep else 'the packaged prompts'}; valid: {sorted(prompts)}"
+        )
     return prompts[key]

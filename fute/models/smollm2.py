@@ -96,7 +96,9 @@ def _convert(gguf: Path, out: Path) -> None:
     # Strict load: every tensor of the rebuilt model must come from the GGUF weights.
     result = model.load_state_dict(loaded.state_dict(), strict=True)
     if result.missing_keys or result.unexpected_keys:
-        raise ModelError(f"GGUF conversion: missing {result.missing_keys}, unexpected {result.unexpected_keys}")
+        raise ModelError(
+            f"GGUF conversion: missing {result.missing_keys}, unexpected {result.unexpected_keys}"
+        )
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     digest = hashlib.sha256()

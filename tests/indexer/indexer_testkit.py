@@ -38,12 +38,20 @@ def write_manifest(path: Path, data: dict[str, object]) -> Path:
     return path
 
 
-def text_manifest(tmp: Path, tasks: tuple[str, ...], *, n: int = 48, max_examples: int = 48,
-                  models: list[dict[str, object]] | None = None) -> Path:
+def text_manifest(
+    tmp: Path,
+    tasks: tuple[str, ...],
+    *,
+    n: int = 48,
+    max_examples: int = 48,
+    models: list[dict[str, object]] | None = None,
+) -> Path:
     """A manifest of ``tasks`` (copied, ``n`` rows each) in one ``text`` space."""
     data_dir = tmp / "data"
-    datasets = [{"name": t, "path": str(copy_task(t, data_dir, n).relative_to(tmp)), "task_type": "suite"}
-                for t in tasks]
+    datasets = [
+        {"name": t, "path": str(copy_task(t, data_dir, n).relative_to(tmp)), "task_type": "suite"}
+        for t in tasks
+    ]
     manifest: dict[str, object] = {
         "tags": ["test"],
         "corpus": {"size": 32},

@@ -80,37 +80,86 @@ HEAD = "spaces:\n  - name: text\n    method: text\n"
     ("body", "expected"),
     [
         # unknown field of a dataset: entry, field, line, valid fields
-        (HEAD + "datasets:\n  - name: a\n    path: a.jsonl\n  - name: sst\n    path: b.jsonl\n    colour: red\n",
-         ["jobs.yaml:9:", "datasets[1] (name 'sst')", "unknown field 'colour'", "'label_kind'"]),
+        (
+            HEAD
+            + "datasets:\n  - name: a\n    path: a.jsonl\n  - name: sst\n    path: b.jsonl\n    colour: red\n",
+            ["jobs.yaml:9:", "datasets[1] (name 'sst')", "unknown field 'colour'", "'label_kind'"],
+        ),
         # a method setting fute does not know (validated by fute.methods.make_settings)
-        ("spaces:\n  - name: f\n    method: fim\n    settings: {dimension: 8}\ndatasets:\n  - {name: a, path: a}\n",
-         ["jobs.yaml:4:", "spaces[0] (name 'f')", "field 'settings'", "unknown fim settings ['dimension']"]),
+        (
+            "spaces:\n  - name: f\n    method: fim\n    settings: {dimension: 8}\ndatasets:\n  - {name: a, path: a}\n",
+            [
+                "jobs.yaml:4:",
+                "spaces[0] (name 'f')",
+                "field 'settings'",
+                "unknown fim settings ['dimension']",
+            ],
+        ),
         # a setting of the wrong type
-        ("spaces:\n  - name: f\n    method: fim\n    settings:\n      dim: lots\ndatasets:\n  - {name: a, path: a}\n",
-         ["jobs.yaml:5:", "spaces[0] (name 'f')", "field 'settings.dim'", "must be int"]),
+        (
+            "spaces:\n  - name: f\n    method: fim\n    settings:\n      dim: lots\ndatasets:\n  - {name: a, path: a}\n",
+            ["jobs.yaml:5:", "spaces[0] (name 'f')", "field 'settings.dim'", "must be int"],
+        ),
         # an invalid value caught by the settings dataclass
-        ("spaces:\n  - name: f\n    method: fim\n    settings: {estimator: best}\ndatasets:\n  - {name: a, path: a}\n",
-         ["spaces[0] (name 'f')", "field 'settings'", "unknown FIM estimator 'best'"]),
-        ("spaces:\n  - name: f\n    method: magic\ndatasets:\n  - {name: a, path: a}\n",
-         ["jobs.yaml:3:", "spaces[0] (name 'f')", "field 'method'", "'magic' is not one of ['fim', 'prompt', 'text']"]),
-        (HEAD + "datasets:\n  - name: a\n    path: a.jsonl\n    spaces: [nope]\n",
-         ["jobs.yaml:7:", "datasets[0] (name 'a')", "field 'spaces'", "unknown space 'nope'", "['text']"]),
-        (HEAD + "datasets:\n  - name: a\n    path: a.jsonl\nmodels:\n  - name: a\n    adapter: callable:vader\n",
-         ["jobs.yaml:8:", "models[0] (name 'a')", "field 'name'", "already the name of datasets[0]"]),
-        (HEAD + "datasets:\n  - name: a\n", ["jobs.yaml:5:", "datasets[0] (name 'a')", "field 'path': is required"]),
+        (
+            "spaces:\n  - name: f\n    method: fim\n    settings: {estimator: best}\ndatasets:\n  - {name: a, path: a}\n",
+            ["spaces[0] (name 'f')", "field 'settings'", "unknown FIM estimator 'best'"],
+        ),
+        (
+            "spaces:\n  - name: f\n    method: magic\ndatasets:\n  - {name: a, path: a}\n",
+            [
+                "jobs.yaml:3:",
+                "spaces[0] (name 'f')",
+                "field 'method'",
+                "'magic' is not one of ['fim', 'prompt', 'text']",
+            ],
+        ),
+        (
+            HEAD + "datasets:\n  - name: a\n    path: a.jsonl\n    spaces: [nope]\n",
+            ["jobs.yaml:7:", "datasets[0] (name 'a')", "field 'spaces'", "unknown space 'nope'", "['text']"],
+        ),
+        (
+            HEAD
+            + "datasets:\n  - name: a\n    path: a.jsonl\nmodels:\n  - name: a\n    adapter: callable:vader\n",
+            ["jobs.yaml:8:", "models[0] (name 'a')", "field 'name'", "already the name of datasets[0]"],
+        ),
+        (
+            HEAD + "datasets:\n  - name: a\n",
+            ["jobs.yaml:5:", "datasets[0] (name 'a')", "field 'path': is required"],
+        ),
         (HEAD + "datasets:\n  - path: a.jsonl\n", ["datasets[0]", "field 'name': is required"]),
-        (HEAD + "datasets:\n  - name: a\n    path: a.jsonl\n    fields: {label: 3}\n",
-         ["jobs.yaml:7:", "datasets[0] (name 'a')", "field 'fields.label'", "column name"]),
-        (HEAD + "datasets:\n  - name: a\n    path: a.jsonl\n    label_kind: ordinal\n",
-         ["datasets[0] (name 'a')", "field 'label_kind'", "'ordinal' is not one of ['class', 'regression', 'soft']"]),
-        (HEAD + "models:\n  - name: m\n    adapter: torch:thing\n",
-         ["jobs.yaml:6:", "models[0] (name 'm')", "field 'adapter'", "SCHEME:TARGET"]),
-        (HEAD + "models:\n  - name: m\n    adapter: llm:smollm2\n", ["models[0] (name 'm')", "field 'prompt': is required"]),
-        (HEAD + "models:\n  - name: m\n    adapter: callable:vader\n    options: {api: grpc}\n",
-         ["models[0] (name 'm')", "field 'options'", "unknown API kind 'grpc'"]),
-        (HEAD + "models:\n  - name: m\n    adapter: callable:vader\n    options: {temperature: 0}\n",
-         ["models[0] (name 'm')", "field 'options.temperature'", "unknown adapter option"]),
-        (HEAD + "corpus: {size: -1}\ndatasets:\n  - {name: a, path: a}\n", ["corpus", "field 'size'", ">= 0"]),
+        (
+            HEAD + "datasets:\n  - name: a\n    path: a.jsonl\n    fields: {label: 3}\n",
+            ["jobs.yaml:7:", "datasets[0] (name 'a')", "field 'fields.label'", "column name"],
+        ),
+        (
+            HEAD + "datasets:\n  - name: a\n    path: a.jsonl\n    label_kind: ordinal\n",
+            [
+                "datasets[0] (name 'a')",
+                "field 'label_kind'",
+                "'ordinal' is not one of ['class', 'regression', 'soft']",
+            ],
+        ),
+        (
+            HEAD + "models:\n  - name: m\n    adapter: torch:thing\n",
+            ["jobs.yaml:6:", "models[0] (name 'm')", "field 'adapter'", "SCHEME:TARGET"],
+        ),
+        (
+            HEAD + "models:\n  - name: m\n    adapter: llm:smollm2\n",
+            ["models[0] (name 'm')", "field 'prompt': is required"],
+        ),
+        (
+            HEAD + "models:\n  - name: m\n    adapter: callable:vader\n    options: {api: grpc}\n",
+            ["models[0] (name 'm')", "field 'options'", "unknown API kind 'grpc'"],
+        ),
+        (
+            HEAD + "models:\n  - name: m\n    adapter: callable:vader\n    options: {temperature: 0}\n",
+            ["models[0] (name 'm')", "field 'options.temperature'", "unknown adapter option"],
+        ),
+        (
+            HEAD + "corpus: {size: -1}\ndatasets:\n  - {name: a, path: a}\n",
+            ["corpus", "field 'size'", ">= 0"],
+        ),
         (HEAD + "dataset:\n  - {name: a, path: a}\n", ["jobs.yaml:4:", "unknown top-level key 'dataset'"]),
         (HEAD, ["lists no datasets and no models"]),
         ("spaces: []\ndatasets:\n  - {name: a, path: a}\n", ["'spaces' must list at least one space"]),

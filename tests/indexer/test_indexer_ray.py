@@ -11,8 +11,9 @@ from indexer_testkit import run_in_process, store_tasks, text_manifest
 
 from fute.embedding import load_embedding
 
-needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                               reason="ray is not installed (pip install 'ray>=2.9')")
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'ray>=2.9')"
+)
 
 
 @needs_ray
@@ -20,8 +21,9 @@ def test_ray_local_matches_the_local_pool(tmp_path: Path) -> None:
     manifest = text_manifest(tmp_path, ("sms_spam", "trec_coarse"))
     # Same thread count on both sides: float sums depend on how torch splits the work.
     pool = run_in_process(manifest, tmp_path / "pool-state", tmp_path / "pool-store", workers=1, threads=1)
-    ray = run_in_process(manifest, tmp_path / "ray-state", tmp_path / "ray-store", backend="ray", workers=1,
-                         threads=1)
+    ray = run_in_process(
+        manifest, tmp_path / "ray-state", tmp_path / "ray-store", backend="ray", workers=1, threads=1
+    )
     assert not pool.failed and not ray.failed
     assert ray.backend == "ray" and ray.counts()["computed"] == 2
     assert {r.key for r in pool.units} == {r.key for r in ray.units}

@@ -24,19 +24,39 @@ JOB_TASKS = TASKS[:5]
 
 def _index_cmd(manifest: Path, state: Path, store: Path) -> list[str]:
     # The real local pool (one spawned worker process), as a user runs it.
-    return [sys.executable, "-m", "indexer", str(manifest), "--store", str(store), "--state", str(state),
-            "--workers", "1", "--threads", "1", "-q"]
+    return [
+        sys.executable,
+        "-m",
+        "indexer",
+        str(manifest),
+        "--store",
+        str(store),
+        "--state",
+        str(state),
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+        "-q",
+    ]
 
 
 def test_kill_9_then_resume_gives_every_unit_exactly_once(tmp_path: Path) -> None:
     manifest = text_manifest(tmp_path, JOB_TASKS, n=120, max_examples=120)
     state, store = tmp_path / "state", tmp_path / "store"
-    proc = subprocess.Popen(_index_cmd(manifest, state, store), cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        _index_cmd(manifest, state, store),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + FIRST_UNIT_TIMEOUT_S
     try:
         while not unit_keys(state) if state.exists() else True:
-            assert proc.poll() is None, f"job ended early: {proc.stderr.read().decode() if proc.stderr else ''}"
+            assert proc.poll() is None, (
+                f"job ended early: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
             assert time.monotonic() < deadline, "no unit finished in time"
             time.sleep(0.05)
     finally:
@@ -44,12 +64,15 @@ def test_kill_9_then_resume_gives_every_unit_exactly_once(tmp_path: Path) -> Non
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     done_at_kill = unit_keys(state)
-    assert 1 <= len(done_at_kill) < len(JOB_TASKS), "the kill must land mid-job for this test to mean anything"
+    assert 1 <= len(done_at_kill) < len(JOB_TASKS), (
+        "the kill must land mid-job for this test to mean anything"
+    )
     with StateDir(state) as st:
         first_run = st.run_ids()[0]
 
-    resumed = subprocess.run(_index_cmd(manifest, state, store), cwd=ROOT, capture_output=True, text=True,
-                             timeout=300)
+    resumed = subprocess.run(
+        _index_cmd(manifest, state, store), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
 
     tasks = store_tasks(store, "minilm-text")
@@ -73,6 +96,10 @@ def test_kill_9_then_resume_gives_every_unit_exactly_once(tmp_path: Path) -> Non
         assert made == Counter(dict.fromkeys(keys, 1))
 
     # A third run finds everything done.
-    again = subprocess.run(_index_cmd(manifest, state, store), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        _index_cmd(manifest, state, store), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 0
-    assert f"{len(JOB_TASKS)} units: 0 computed, {len(JOB_TASKS)} already done" in again.stdout.replace("\n", " ")
+    assert f"{len(JOB_TASKS)} units: 0 computed, {len(JOB_TASKS)} already done" in again.stdout.replace(
+        "\n", " "
+    )

@@ -35,8 +35,15 @@ def test_run_indexes_every_unit_and_rerun_recomputes_nothing(tmp_path: Path) -> 
         assert vec is not None and np.array_equal(vec, emb.vector)
         assert tasks[rec.task].task_type == "suite" and tasks[rec.task].tags == ("test",)
     second = run_in_process(manifest, state, store)
-    assert second.counts() | {"total": 0} == {"computed": 0, "skipped": 3, "failed": 0, "upload_failed": 0,
-                                               "planned": 0, "uploaded": 3, "total": 0}
+    assert second.counts() | {"total": 0} == {
+        "computed": 0,
+        "skipped": 3,
+        "failed": 0,
+        "upload_failed": 0,
+        "planned": 0,
+        "uploaded": 3,
+        "total": 0,
+    }
     assert _computed(state, second.run_id) == []
     assert len(store_tasks(store, "minilm-text")) == 3
     # The JSON report of each run is kept in the state dir.
@@ -87,8 +94,21 @@ def test_broken_dataset_fails_alone(tmp_path: Path, capsys: pytest.CaptureFixtur
     lines = broken.read_text().splitlines(keepends=True)
     broken.write_text("".join(lines[:5]) + "{not json\n" + "".join(lines[5:]))
     state, store = tmp_path / "state", tmp_path / "store"
-    code = main(["index", str(manifest), "--store", str(store), "--state", str(state), "--workers", "0",
-                 "--report", str(tmp_path / "report.json"), "-q"])
+    code = main(
+        [
+            "index",
+            str(manifest),
+            "--store",
+            str(store),
+            "--state",
+            str(state),
+            "--workers",
+            "0",
+            "--report",
+            str(tmp_path / "report.json"),
+            "-q",
+        ]
+    )
     assert code == 1
     out = capsys.readouterr().out
     assert "FAILED trec_coarse @ minilm-text: DataError: " in out and "not valid JSON" in out
@@ -102,7 +122,10 @@ def test_broken_dataset_fails_alone(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert st.status(failed["key"]) == "failed"
     # Fixed data: the rerun computes only the unit that failed.
     broken.write_text("".join(lines))
-    assert main(["index", str(manifest), "--store", str(store), "--state", str(state), "--workers", "0", "-q"]) == 0
+    assert (
+        main(["index", str(manifest), "--store", str(store), "--state", str(state), "--workers", "0", "-q"])
+        == 0
+    )
     assert len(unit_keys(state)) == 3
     assert len(store_tasks(store, "minilm-text")) == 3
 
@@ -118,11 +141,16 @@ def test_missing_file_fails_alone(tmp_path: Path) -> None:
 
 def test_model_entry_is_embedded_on_the_corpus(tmp_path: Path) -> None:
     pytest.importorskip("vaderSentiment", reason="callable:vader needs vaderSentiment")
-    manifest = text_manifest(tmp_path, ("sms_spam",), models=[
-        {"name": "vader", "adapter": "callable:vader-probs", "task_type": "sentiment"},
-    ])
-    report = run_in_process(manifest, tmp_path / "state", tmp_path / "store",
-                            prediction_cache=tmp_path / "predictions")
+    manifest = text_manifest(
+        tmp_path,
+        ("sms_spam",),
+        models=[
+            {"name": "vader", "adapter": "callable:vader-probs", "task_type": "sentiment"},
+        ],
+    )
+    report = run_in_process(
+        manifest, tmp_path / "state", tmp_path / "store", prediction_cache=tmp_path / "predictions"
+    )
     assert not report.failed, report.failed
     tasks = {t.id: t for t in store_tasks(tmp_path / "store", "minilm-text")}
     assert tasks["vader"].kind == "model" and tasks["sms_spam"].kind == "dataset"
@@ -137,8 +165,9 @@ def test_model_entry_is_embedded_on_the_corpus(tmp_path: Path) -> None:
 def test_fim_space_with_tiny_settings(tmp_path: Path) -> None:
     manifest = text_manifest(tmp_path, ("sms_spam",))
     data = yaml.safe_load(manifest.read_text())
-    data["spaces"].append({"name": "minilm-fim", "method": "fim",
-                           "settings": {"dim": 1024, "max_examples": 32, "epochs": 0}})
+    data["spaces"].append(
+        {"name": "minilm-fim", "method": "fim", "settings": {"dim": 1024, "max_examples": 32, "epochs": 0}}
+    )
     write_manifest(manifest, data)
     report = run_in_process(manifest, tmp_path / "state", tmp_path / "store")
     assert not report.failed and report.counts()["computed"] == 2
@@ -155,13 +184,24 @@ def test_server_target_gets_the_same_index_as_a_store(tmp_path: Path) -> None:
     from server.config import ServerConfig, StoreConfig
 
     manifest = text_manifest(tmp_path, ("sms_spam", "trec_coarse"))
-    server, port = create_server(ServerConfig(store=StoreConfig(path=tmp_path / "served", device="cpu"),
-                                              host="127.0.0.1", port=0, workers=2, grace_s=1.0))
+    server, port = create_server(
+        ServerConfig(
+            store=StoreConfig(path=tmp_path / "served", device="cpu"),
+            host="127.0.0.1",
+            port=0,
+            workers=2,
+            grace_s=1.0,
+        )
+    )
     try:
         sink = server_sink(f"127.0.0.1:{port}", timeout=10.0)
         with StateDir(tmp_path / "state") as st:
-            report = run_job(load_manifest(manifest), st, sink, RunOptions(workers=0, threads=2, progress=False))
-            again = run_job(load_manifest(manifest), st, sink, RunOptions(workers=0, threads=2, progress=False))
+            report = run_job(
+                load_manifest(manifest), st, sink, RunOptions(workers=0, threads=2, progress=False)
+            )
+            again = run_job(
+                load_manifest(manifest), st, sink, RunOptions(workers=0, threads=2, progress=False)
+            )
         sink.close()
         assert report.counts()["uploaded"] == 2 and again.counts()["computed"] == 0
         with TaskSearchClient(f"127.0.0.1:{port}", timeout=10.0) as client:
@@ -174,7 +214,9 @@ def test_server_target_gets_the_same_index_as_a_store(tmp_path: Path) -> None:
     for rec in report.units:
         vec = served[rec.task].vector
         assert vec is not None
-        assert np.array_equal(vec, load_embedding(tmp_path / "state" / "units" / f"{rec.key}.safetensors").vector)
+        assert np.array_equal(
+            vec, load_embedding(tmp_path / "state" / "units" / f"{rec.key}.safetensors").vector
+        )
 
 
 def test_refused_upload_keeps_the_unit_and_a_rerun_only_uploads(tmp_path: Path) -> None:
@@ -186,12 +228,27 @@ def test_refused_upload_keeps_the_unit_and_a_rerun_only_uploads(tmp_path: Path) 
     store = tmp_path / "store"
     # Someone created the space for another method: the index must refuse these vectors.
     with TaskStore(StoreConfig(path=store, device="cpu")) as st:
-        st.create_space("minilm-text", 384, identity=SpaceIdentity(
-            surrogate_name="x", surrogate_hash="0" * 16, method="fim", settings="{}", reduction="none",
-            reduction_seed=0, corpus="", algorithm_version=1))
+        st.create_space(
+            "minilm-text",
+            384,
+            identity=SpaceIdentity(
+                surrogate_name="x",
+                surrogate_hash="0" * 16,
+                method="fim",
+                settings="{}",
+                reduction="none",
+                reduction_seed=0,
+                corpus="",
+                algorithm_version=1,
+            ),
+        )
     first = run_in_process(manifest, tmp_path / "state", store)
     (rec,) = first.units
-    assert rec.status == "upload_failed" and not rec.uploaded and "different embedding spaces" in (rec.error or "")
+    assert (
+        rec.status == "upload_failed"
+        and not rec.uploaded
+        and "different embedding spaces" in (rec.error or "")
+    )
     assert (tmp_path / "state" / "units" / f"{rec.key}.safetensors").is_file()  # the work is kept
     with TaskStore(StoreConfig(path=store, device="cpu")) as st:
         st.delete_space("minilm-text")
@@ -209,4 +266,7 @@ def test_identical_entries_compute_once_and_index_twice(tmp_path: Path) -> None:
     report = run_in_process(manifest, tmp_path / "state", tmp_path / "store")
     assert len({r.key for r in report.units}) == 1
     assert len(_computed(tmp_path / "state", report.run_id)) == 1
-    assert sorted(t.id for t in store_tasks(tmp_path / "store", "minilm-text")) == ["sms_spam", "sms_spam_copy"]
+    assert sorted(t.id for t in store_tasks(tmp_path / "store", "minilm-text")) == [
+        "sms_spam",
+        "sms_spam_copy",
+    ]
