@@ -74,7 +74,8 @@ def _cmd_similarity(args: argparse.Namespace) -> int:
     embeddings = [load_embedding(p) for p in args.files]
     names = [e.task.name for e in embeddings]
     sims = cosine_matrix(embeddings)
-    print(render_table(names, sims, title=f"cosine similarity: {embeddings[0].space.describe()}"))
+    print(f"space: {embeddings[0].space.describe()}")
+    print(render_table(names, sims, title="cosine similarity (* each row's nearest other task)"))
     if args.csv:
         write_csv(args.csv, names, sims)
     if args.png:

@@ -27,23 +27,22 @@ def cosine_matrix(embeddings: Sequence[TaskEmbedding]) -> np.ndarray:
 
 
 def render_table(names: Sequence[str], sims: np.ndarray, title: str = "cosine similarity") -> str:
-    """A rich table of the matrix as text (each row's best other task in bold)."""
+    """A rich table of the matrix as plain text; ``*`` marks each row's nearest other task."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
-    table.add_column("task", style="bold")
+    table.add_column("task", style="bold", no_wrap=True)
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for i, name in enumerate(names):
         others = [j for j in range(len(names)) if j != i]
         best = max(others, key=lambda j: sims[i, j]) if others else -1
-        cells = [
-            f"[bold green]{sims[i, j]:.3f}[/]" if j == best else f"{sims[i, j]:.3f}"
-            for j in range(len(names))
-        ]
+        cells = [f"{sims[i, j]:.3f}*" if j == best else f"{sims[i, j]:.3f} " for j in range(len(names))]
         table.add_row(name, *cells)
-    console = Console(width=max(80, 16 + 10 * len(names)), record=True, force_terminal=False)
+    # Wide enough for every name in full: a truncated task name is useless in this table.
+    width = max(80, sum(max(len(n), 5) + 3 for n in names) + max(len(n) for n in names) + 8)
+    console = Console(width=width, record=True, force_terminal=False)
     with console.capture() as capture:
         console.print(table)
     return capture.get()
@@ -76,7 +75,10 @@ def write_heatmap(path: str | Path, names: Sequence[str], sims: np.ndarray, titl
     if n <= 20:
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=6, color="white")
+                # Dark text on the bright end of viridis, light text on the dark end.
+                bright = sims[i, j] > (float(off.min()) + float(off.max())) / 2
+                color = "black" if bright else "white"
+                ax.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=6, color=color)
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()

@@ -57,6 +57,8 @@ def test_embed_then_similarity_table(tmp_path: Path) -> None:
     table = fute("similarity", *outputs, "--csv", str(tmp_path / "m.csv"), "--png", str(tmp_path / "m.png"))
     assert table.returncode == 0, table.stderr
     assert "rotten_tomatoes" in table.stdout and "trec_coarse" in table.stdout
+    body = [line for line in table.stdout.splitlines() if line.startswith("│")]
+    assert len(body) == 3 and all(line.count("*") == 1 for line in body)  # one nearest task per row
     rows = (tmp_path / "m.csv").read_text().splitlines()
     assert rows[0] == "task,rotten_tomatoes,vader_movies,trec_coarse"
     assert rows[1].split(",")[1] == "1.000000"
