@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from fute.cli_args import add_runtime, add_surrogate, add_task_file, load_task_from_args
 from fute.errors import FuteError
 from fute.model_cli import register_embed_model, register_finetune
 
@@ -36,7 +37,6 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from fute.data import FieldMap, load_task
     from fute.embedding import TaskInfo, save_embedding
     from fute.methods import make_method
     from fute.runtime import configure_threads
@@ -46,8 +46,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     if args.max_examples is not None:
         overrides["max_examples"] = args.max_examples
-    fields = FieldMap(text=args.text_field, text_pair=args.pair_field, label=args.label_field)
-    task = load_task(args.data, name=args.name, fields=fields, label_kind=args.label_kind)
+    task = load_task_from_args(args)
     surrogate = load_surrogate(args.surrogate)
     method = make_method(args.method, surrogate, overrides)
     info = TaskInfo(
@@ -84,9 +83,7 @@ def _cmd_similarity(args: argparse.Namespace) -> int:
 
 
 def _register_embed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from fute.data import LABEL_KINDS
     from fute.methods import METHODS
-    from fute.surrogate import DEFAULT_SURROGATE
 
     p = sub.add_parser(
         "embed",
@@ -97,11 +94,7 @@ def _register_embed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("data", help="task file or folder")
     p.add_argument("-o", "--out", help="output file (default: NAME.METHOD.safetensors)")
     p.add_argument("-m", "--method", choices=METHODS, default="fim", help="embedding method (default fim)")
-    p.add_argument(
-        "--surrogate",
-        default=DEFAULT_SURROGATE,
-        help=f"packaged model name or local model folder (default {DEFAULT_SURROGATE})",
-    )
+    add_surrogate(p)
     p.add_argument(
         "--set",
         action="append",
@@ -110,16 +103,11 @@ def _register_embed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="method setting, e.g. --set estimator=batch_sq --set dim=8192 (repeatable)",
     )
     p.add_argument("--max-examples", type=int, help="cap on examples (seeded sample)")
-    p.add_argument("--name", help="task name (default: file stem)")
+    add_task_file(p)
     p.add_argument("--task-type", default="", help="task family, e.g. sentiment")
     p.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--pair-field", default="text_pair")
-    p.add_argument("--label-field", default="label")
-    p.add_argument("--label-kind", choices=LABEL_KINDS, help="override the inferred label kind")
     p.add_argument("--full", action="store_true", help="also store the unreduced vector")
-    p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_runtime(p)
     p.set_defaults(func=_cmd_embed)
 
 

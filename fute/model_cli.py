@@ -7,6 +7,8 @@ import logging
 import re
 from pathlib import Path
 
+from fute.cli_args import add_runtime, add_surrogate, add_task_file, load_task_from_args
+
 logger = logging.getLogger(__name__)
 
 
@@ -69,7 +71,6 @@ def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser
     from fute.methods import METHODS
     from fute.models import API_KINDS, BUILTIN_CALLABLES
     from fute.models.base import OUTPUT_KINDS
-    from fute.surrogate import DEFAULT_SURROGATE
 
     p = sub.add_parser(
         "embed-model",
@@ -96,11 +97,7 @@ def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
     p.add_argument("--corpus-seed", type=int, default=DEFAULT_CORPUS_SEED, help="seed of that sample")
     p.add_argument("-m", "--method", choices=METHODS, default="fim", help="embedding method (default fim)")
-    p.add_argument(
-        "--surrogate",
-        default=DEFAULT_SURROGATE,
-        help=f"packaged model name or local model folder (default {DEFAULT_SURROGATE})",
-    )
+    add_surrogate(p)
     p.add_argument(
         "--set",
         action="append",
@@ -134,20 +131,17 @@ def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write cached predictions")
     p.add_argument("--full", action="store_true", help="also store the unreduced vector")
-    p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_runtime(p)
     p.set_defaults(func=_cmd_embed_model)
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    from fute.data import FieldMap, load_task
     from fute.models.finetune import FinetuneSettings, finetune_classifier
     from fute.runtime import configure_threads
     from fute.surrogate import load_surrogate
 
     configure_threads(args.threads)
-    fields = FieldMap(text=args.text_field, text_pair=args.pair_field, label=args.label_field)
-    task = load_task(args.data, name=args.name, fields=fields, label_kind=args.label_kind)
+    task = load_task_from_args(args)
     settings = FinetuneSettings(
         epochs=args.epochs,
         lr=args.lr,
@@ -167,8 +161,6 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 def register_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``fute finetune``."""
-    from fute.data import LABEL_KINDS
-    from fute.surrogate import DEFAULT_SURROGATE
 
     p = sub.add_parser(
         "finetune",
@@ -178,22 +170,13 @@ def register_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("data", help="task file or folder (as for `fute embed`)")
     p.add_argument("-o", "--out", required=True, help="new folder for the model")
-    p.add_argument(
-        "--surrogate",
-        default=DEFAULT_SURROGATE,
-        help=f"packaged model name or local model folder (default {DEFAULT_SURROGATE})",
-    )
+    add_surrogate(p)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--max-examples", type=int, help="cap on training examples (seeded sample)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--name", help="task name (default: file stem)")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--pair-field", default="text_pair")
-    p.add_argument("--label-field", default="label")
-    p.add_argument("--label-kind", choices=LABEL_KINDS, help="override the inferred label kind")
-    p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_task_file(p)
+    add_runtime(p)
     p.set_defaults(func=_cmd_finetune)
