@@ -7,7 +7,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertModel
 
 from fute.batching import encode, iter_batches
 from fute.data import Example, TaskData
@@ -17,22 +16,13 @@ from fute.methods import ESTIMATORS, FimMethod, FimSettings, PromptMethod, Promp
 from fute.similarity import cosine_matrix
 from fute.surrogate import Surrogate
 from fute.task_model import TaskModel
-from tests.conftest import suite_task
+from tests.conftest import suite_task, tiny_surrogate
 
 
 @pytest.fixture(scope="module")
 def tiny(surrogate: Surrogate) -> Surrogate:
     """A 2-layer random BERT with the real tokenizer: fast enough for exact reference maths."""
-    config = BertConfig(
-        vocab_size=surrogate.tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-    )
-    torch.manual_seed(0)
-    model = BertModel(config).eval()
-    return Surrogate("tiny", surrogate.folder, config, surrogate.tokenizer, "0" * 64, model)
+    return tiny_surrogate(surrogate)
 
 
 def toy_task(n: int = 12) -> TaskData:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from fute.corpus import CorpusExample, load_corpus
 from fute.methods import FimSettings, make_method
@@ -17,6 +17,7 @@ from fute.models import AdapterOptions, load_adapter
 from fute.models.causal_lm import PLAIN_ANSWER_SUFFIX, CausalLMAdapter
 from fute.models.prompts import PromptSpec, load_prompt
 from fute.surrogate import Surrogate
+from tests.conftest import tiny_surrogate
 
 smollm2 = pytest.importorskip("fute.models.smollm2")
 
@@ -133,17 +134,7 @@ def test_real_smollm2_mte_two_prompts_two_embeddings(
 ) -> None:
     # Real SmolLM2 outputs on real U; a tiny random surrogate keeps the FIM part fast (the
     # real MiniLM's FIM is exercised by test_models_embedding.py::test_real_vader_mte_on_real_minilm).
-    config = BertConfig(
-        vocab_size=surrogate.tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-    )
-    torch.manual_seed(0)
-    tiny = Surrogate(
-        "tiny", surrogate.folder, config, surrogate.tokenizer, "2" * 64, BertModel(config).eval()
-    )  # type: ignore[no-untyped-call]
+    tiny = tiny_surrogate(surrogate)
     corpus = load_corpus(limit=10)
     method = make_method("fim", tiny, FimSettings(dim=512, max_examples=10, max_length=32, batch_size=4))
     embs = {}

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from transformers import BertConfig, BertModel
 
 from fute.cli import main
 from fute.corpus import CorpusExample, UnlabelledCorpus, load_corpus
@@ -19,22 +17,13 @@ from fute.model_embedding import cache_key, embed_model, predict_corpus
 from fute.models import AdapterOptions, load_adapter
 from fute.models.base import OutputKind, identity_hash
 from fute.surrogate import Surrogate
+from tests.conftest import tiny_surrogate
 
 
 @pytest.fixture(scope="module")
 def tiny(surrogate: Surrogate) -> Surrogate:
     """A 2-layer random BERT with the real tokenizer: FIM on it takes well under a second."""
-    config = BertConfig(
-        vocab_size=surrogate.tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-    )
-    torch.manual_seed(0)
-    return Surrogate(
-        "tiny", surrogate.folder, config, surrogate.tokenizer, "1" * 64, BertModel(config).eval()
-    )  # type: ignore[no-untyped-call]
+    return tiny_surrogate(surrogate)
 
 
 @pytest.fixture(scope="module")

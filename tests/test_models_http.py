@@ -13,8 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
-from transformers import BertConfig, BertModel
 
 from fute.corpus import CorpusExample, load_corpus
 from fute.errors import ConfigError, ModelError
@@ -26,6 +24,7 @@ from fute.models.openai_http import OpenAIAdapter
 from fute.models.openai_server import create_server
 from fute.models.prompts import load_prompt
 from fute.surrogate import Surrogate
+from tests.conftest import tiny_surrogate
 
 smollm2 = pytest.importorskip("fute.models.smollm2")
 TEXTS = [
@@ -72,17 +71,7 @@ def test_chat_endpoint_gives_valid_deterministic_soft_labels(smol_server: str) -
 @pytest.mark.slow
 def test_endpoint_mte_two_prompts(smol_server: str, surrogate: Surrogate, tmp_path: Path) -> None:
     # A tiny random surrogate keeps the FIM part fast; the model outputs are the real SmolLM2's.
-    config = BertConfig(
-        vocab_size=surrogate.tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-    )
-    torch.manual_seed(0)
-    tiny = Surrogate(
-        "tiny", surrogate.folder, config, surrogate.tokenizer, "3" * 64, BertModel(config).eval()
-    )  # type: ignore[no-untyped-call]
+    tiny = tiny_surrogate(surrogate)
     corpus = load_corpus(limit=6)
     method = make_method("fim", tiny, FimSettings(dim=256, max_examples=6, max_length=32, batch_size=3))
     embs = [
