@@ -169,3 +169,33 @@ def test_text_baseline_ignores_labels(surrogate: Surrogate) -> None:
     a, b = m.embed(task, progress=False), m.embed(relabelled, progress=False)
     assert a.vector.shape == (384,)
     assert np.allclose(a.vector, b.vector)
+
+
+def test_early_stopping_restores_the_best_dev_state(tiny: Surrogate) -> None:
+    from fute.data import split_task
+    from fute.training import TrainConfig, evaluate_loss, train
+
+    task = toy_task(60)
+    parts = split_task(task, 0.3, seed=0)
+    tok = tiny.tokenizer
+    train_data = encode(parts.train.examples, tok, 32, task_targets(parts.train))
+    dev_data = encode(parts.dev.examples, tok, 32, task_targets(parts.dev))
+    torch.manual_seed(0)
+    model = TaskModel(tiny.fresh_backbone(), TaskHead(tiny.hidden_size, task.num_outputs))
+    config = TrainConfig(epochs=6, lr=5e-2, batch_size=4, patience=1)
+    result = train(
+        model,
+        list(model.parameters()),
+        train_data,
+        "class",
+        config,
+        tok.pad_token_id,
+        dev_data,
+        progress=False,
+    )
+    assert result.best_dev_loss is not None
+    assert result.epochs_run < config.epochs  # dev loss rose, so it stopped early
+    # The model left behind is the one that scored best on dev, not the last one trained.
+    assert evaluate_loss(model, dev_data, "class", 4, tok.pad_token_id) == pytest.approx(
+        result.best_dev_loss, rel=1e-6
+    )
