@@ -195,9 +195,6 @@ def embed_model(
     if adapter.output_kind == "regression" and float(np.std(preds)) == 0.0:
         logger.warning("model %s gives the same score on all of U: its embedding carries little", name)
     task = model_task(adapter, corpus, preds, name)
-    # The method caps the examples it uses (a seeded sample): record the number it saw.
-    cap = getattr(getattr(method, "settings", None), "max_examples", None)
-    used = min(len(task.examples), cap) if isinstance(cap, int) else len(task.examples)
     base = info or TaskInfo(name=name)
     full_info = TaskInfo(
         name=base.name,
@@ -206,7 +203,8 @@ def embed_model(
         label_kind=adapter.output_kind,
         label_names=adapter.label_names,
         source=base.source or _adapter_name(adapter),
-        n_examples=used,
+        # The method records how many examples it used after its own cap.
+        n_examples=len(task.examples),
         tags=(*base.tags, "calibrated") if calibrate else base.tags,
     )
     return method.embed(task, full_info, corpus=corpus.hash, progress=progress)

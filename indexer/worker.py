@@ -119,7 +119,6 @@ def _embed_dataset(entry: DatasetSpec, method: EmbeddingMethod, space: SpaceSpec
         label_kind=entry.label_kind,
         split=entry.split,
     )
-    cap = getattr(space.settings, "max_examples", None)
     info = TaskInfo(
         name=entry.name,
         kind="dataset",
@@ -127,7 +126,8 @@ def _embed_dataset(entry: DatasetSpec, method: EmbeddingMethod, space: SpaceSpec
         label_kind=task.label_kind,
         label_names=task.label_names,
         source=str(entry.path),
-        n_examples=min(len(task.examples), cap) if isinstance(cap, int) else len(task.examples),
+        # The method records how many examples it used after its own cap.
+        n_examples=len(task.examples),
         tags=entry.tags,
     )
     return method.embed(task, info, progress=False)
