@@ -23,6 +23,9 @@ from fute.errors import EmbeddingFileError
 from fute.space import EmbeddingSpace, check_same_space
 
 FILE_FORMAT = "fute-embedding/1"
+# Name prefix of the temporary file save_embedding renames into place; a process killed
+# mid-write leaves one behind, which owners of a folder may delete when nothing writes there.
+TEMP_PREFIX = ".tmp-"
 
 TaskKind = Literal["dataset", "model"]
 TASK_KINDS: tuple[TaskKind, ...] = ("dataset", "model")
@@ -107,7 +110,7 @@ def save_embedding(emb: TaskEmbedding, path: str | os.PathLike[str], *, with_ful
         tensors["full"] = np.ascontiguousarray(emb.full, dtype=np.float32)
     metadata = {"format": FILE_FORMAT, "space": emb.space.to_json(), "task": emb.task.to_json()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".safetensors", dir=path.parent)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)

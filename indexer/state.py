@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Literal
 
-from fute.embedding import TaskEmbedding, load_embedding, save_embedding
+from fute.embedding import TEMP_PREFIX, TaskEmbedding, load_embedding, save_embedding
 from fute.errors import EmbeddingFileError
 from indexer.errors import IndexerError
 
@@ -66,6 +66,7 @@ class StateDir:
         except OSError as exc:
             raise IndexerError(f"cannot create the state dir {self.path}: {exc}") from exc
         self._lock = self._acquire()
+        self._remove_partial_writes()
         # Autocommit: every ledger write is durable on its own (a kill loses at most the one in flight).
         self._db = sqlite3.connect(self.path / "ledger.sqlite", isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -80,6 +81,13 @@ class StateDir:
             f.close()
             raise IndexerError(f"state dir {self.path} is in use by another indexing job") from exc
         return f
+
+    def _remove_partial_writes(self) -> None:
+        # A job killed inside save_embedding leaves its temporary file; with the lock held
+        # nothing else writes here, so any such file is a dead partial write.
+        for partial in self.units_dir.glob(f"{TEMP_PREFIX}*"):
+            logger.info("removing a partial unit file left by a killed job: %s", partial)
+            partial.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Close the ledger and release the dir."""

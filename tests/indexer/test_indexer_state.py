@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from indexer_testkit import run_in_process, store_tasks, text_manifest
 
+from fute.embedding import TEMP_PREFIX
 from indexer.errors import IndexerError
 from indexer.state import StateDir
 
@@ -15,6 +16,16 @@ def test_a_state_dir_admits_one_job(tmp_path: Path) -> None:
     with StateDir(tmp_path / "state"), pytest.raises(IndexerError, match="in use by another indexing job"):
         StateDir(tmp_path / "state")
     StateDir(tmp_path / "state").close()  # released on close
+
+
+def test_partial_write_left_by_a_kill_is_removed_on_open(tmp_path: Path) -> None:
+    with StateDir(tmp_path / "state") as st:
+        partial = st.units_dir / f"{TEMP_PREFIX}abc123.safetensors"
+        partial.write_bytes(b"half a file")
+        finished = st.units_dir / "f00d.safetensors"
+        finished.write_bytes(b"kept: not a temporary file")
+    with StateDir(tmp_path / "state") as st:
+        assert sorted(p.name for p in st.units_dir.iterdir()) == ["f00d.safetensors"]
 
 
 def test_damaged_unit_file_is_recomputed(tmp_path: Path) -> None:
