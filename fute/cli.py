@@ -17,6 +17,7 @@ from typing import Any
 
 from fute.cli_args import add_runtime, add_surrogate, add_task_file, load_task_from_args
 from fute.errors import FuteError
+from fute.eval_cli import register_eval
 from fute.model_cli import register_embed_model, register_finetune
 
 logger = logging.getLogger("fute")
@@ -128,6 +129,7 @@ _BUILTIN: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], 
     _register_similarity,
     register_embed_model,
     register_finetune,
+    register_eval,
 )
 
 

@@ -59,8 +59,23 @@ def write_csv(path: str | Path, names: Sequence[str], sims: np.ndarray) -> None:
             writer.writerow([name, *(f"{v:.6f}" for v in row)])
 
 
-def write_heatmap(path: str | Path, names: Sequence[str], sims: np.ndarray, title: str) -> None:
-    """A PNG heatmap of the matrix, values written in the cells."""
+def write_heatmap(
+    path: str | Path,
+    names: Sequence[str],
+    sims: np.ndarray,
+    title: str,
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    cmap: str = "viridis",
+    symmetric: bool = False,
+) -> None:
+    """A PNG heatmap of the square matrix, values written in the cells; NaN cells stay blank.
+
+    The colour range covers the off-diagonal values only, so a diagonal of ones does not
+    wash out the differences between tasks. ``symmetric`` centres the range on 0 (for
+    gains and losses on a diverging map).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,15 +84,21 @@ def write_heatmap(path: str | Path, names: Sequence[str], sims: np.ndarray, titl
     n = len(names)
     fig, ax = plt.subplots(figsize=(2 + 0.6 * n, 1.5 + 0.6 * n))
     off = sims[~np.eye(n, dtype=bool)] if n > 1 else sims.ravel()
-    im = ax.imshow(sims, cmap="viridis", vmin=float(off.min()), vmax=float(off.max()))
+    lo, hi = float(np.nanmin(off)), float(np.nanmax(off))
+    if symmetric:
+        lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
+    im = ax.imshow(sims, cmap=cmap, vmin=lo, vmax=hi)
     ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(n), names, fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
     if n <= 20:
         for i in range(n):
             for j in range(n):
-                # Dark text on the bright end of viridis, light text on the dark end.
-                bright = sims[i, j] > (float(off.min()) + float(off.max())) / 2
-                color = "black" if bright else "white"
+                if np.isnan(sims[i, j]):
+                    continue
+                # Dark text on the bright end of the map, light text on the dark end.
+                color = "black" if sims[i, j] > (lo + hi) / 2 else "white"
                 ax.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=6, color=color)
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)

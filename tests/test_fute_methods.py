@@ -199,3 +199,14 @@ def test_early_stopping_restores_the_best_dev_state(tiny: Surrogate) -> None:
     assert evaluate_loss(model, dev_data, "class", 4, tok.pad_token_id) == pytest.approx(
         result.best_dev_loss, rel=1e-6
     )
+
+
+def test_new_fim_options_enter_the_space_only_when_set(tiny: Surrogate) -> None:
+    """Spaces made before an option existed keep their identity; setting it makes a new space."""
+    plain = FimMethod(tiny, FimSettings()).space()
+    assert "transform" not in plain.settings and "normalise" not in plain.settings
+    logged = FimMethod(tiny, FimSettings(transform="log", normalise="tensor")).space()
+    assert '"transform":"log"' in logged.settings and '"normalise":"tensor"' in logged.settings
+    assert logged.key != plain.key
+    with pytest.raises(ConfigError, match="unknown transform 'sqrt'"):
+        FimSettings(transform="sqrt")  # type: ignore[arg-type]

@@ -32,11 +32,18 @@ class EmbeddingMethod(Protocol):
         ...
 
 
-def settings_json(settings: Any, exclude: tuple[str, ...] = ()) -> str:
-    """Canonical JSON of a settings dataclass, leaving out fields that do not move vectors."""
+def settings_json(settings: Any, exclude: tuple[str, ...] = (), neutral: dict[str, Any] | None = None) -> str:
+    """Canonical JSON of a settings dataclass, leaving out fields that do not move vectors.
+
+    A field listed in ``neutral`` is left out while it has that value: an option added to
+    a method later then leaves the identity of every space made before it unchanged.
+    """
     raw = asdict(settings)
     for key in exclude:
         raw.pop(key, None)
+    for key, value in (neutral or {}).items():
+        if raw.get(key) == value:
+            raw.pop(key)
     return canonical_settings(raw)
 
 

@@ -29,6 +29,16 @@ from fute.embedding import TaskEmbedding, TaskInfo
 from fute.errors import ConfigError
 from fute.heads import TaskHead, task_loss, task_targets
 from fute.methods.base import SpaceParts, info_for, make_space, settings_json
+from fute.methods.fisher_shaping import (
+    NORMALISATIONS,
+    PARAMETER_SETS,
+    TRANSFORMS,
+    Normalisation,
+    ParameterSet,
+    Transform,
+    in_parameter_set,
+    shape,
+)
 from fute.reduce import CountSketch
 from fute.runtime import seeded
 from fute.space import EmbeddingSpace
@@ -40,8 +50,6 @@ logger = logging.getLogger(__name__)
 
 Estimator = Literal["batch_sq", "mean_sq", "example_sq"]
 ESTIMATORS: tuple[Estimator, ...] = ("batch_sq", "mean_sq", "example_sq")
-ParameterSet = Literal["all", "no_word_embeddings"]
-PARAMETER_SETS: tuple[ParameterSet, ...] = ("all", "no_word_embeddings")
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,8 @@ class FimSettings:
     batch_size: int = 32
     max_length: int = 128  # tokens per example (pairs together)
     parameters: ParameterSet = "all"  # which backbone tensors enter the vector
+    transform: Transform = "none"  # "log": log1p(F / mean F) before the sketch
+    normalise: Normalisation = "none"  # unit norm per "tensor" or per "layer" before the sketch
     dim: int = 4096  # sketch size of the indexed vector
     seed: int = 0  # head init, dropout, batch order and the sketch
     max_examples: int = 1000  # cap per task (seeded sample); not part of the space
@@ -64,6 +74,10 @@ class FimSettings:
             raise ConfigError(f"unknown FIM estimator {self.estimator!r}; valid: {list(ESTIMATORS)}")
         if self.parameters not in PARAMETER_SETS:
             raise ConfigError(f"unknown parameter set {self.parameters!r}; valid: {list(PARAMETER_SETS)}")
+        if self.transform not in TRANSFORMS:
+            raise ConfigError(f"unknown transform {self.transform!r}; valid: {list(TRANSFORMS)}")
+        if self.normalise not in NORMALISATIONS:
+            raise ConfigError(f"unknown normalisation {self.normalise!r}; valid: {list(NORMALISATIONS)}")
         if self.epochs < 0 or self.batch_size < 1 or self.max_length < 8 or self.max_examples < 2:
             raise ConfigError(f"invalid FIM settings: {self}")
 
@@ -82,7 +96,11 @@ class FimMethod:
         """The space of this method's embeddings."""
         parts = SpaceParts(
             "fim",
-            settings_json(self.settings, exclude=("dim", "max_examples")),
+            settings_json(
+                self.settings,
+                exclude=("dim", "max_examples"),
+                neutral={"transform": "none", "normalise": "none"},
+            ),
             self.settings.dim,
             self.sketch.name,
             self.settings.seed,
@@ -99,7 +117,9 @@ class FimMethod:
     ) -> TaskEmbedding:
         """Fine-tune on ``task``, compute the Fisher vector, sketch it."""
         task = cap_examples(task, self.settings.max_examples, self.settings.seed)
-        full_named = self.fisher(task, progress=progress)
+        full_named = shape(
+            self.fisher(task, progress=progress), self.settings.transform, self.settings.normalise
+        )
         vector = self.sketch.project(full_named)
         full = np.concatenate([t.reshape(-1).numpy() for _, t in full_named]).astype(np.float32)
         return TaskEmbedding(vector=vector, space=self.space(corpus), task=info_for(task, info), full=full)
@@ -154,10 +174,17 @@ class FimMethod:
             }
 
     def _selected(self, backbone: nn.Module) -> list[tuple[str, nn.Parameter]]:
-        named = list(backbone.named_parameters())
-        if self.settings.parameters == "no_word_embeddings":
-            word = backbone.get_input_embeddings().weight  # type: ignore[operator]
-            named = [(n, p) for n, p in named if p is not word]
+        word = backbone.get_input_embeddings().weight  # type: ignore[operator]
+        word_name = next(n for n, p in backbone.named_parameters() if p is word)
+        named = [
+            (n, p)
+            for n, p in backbone.named_parameters()
+            if in_parameter_set(n, self.settings.parameters, word_embeddings=word_name)
+        ]
+        if not named:
+            raise ConfigError(
+                f"parameter set {self.settings.parameters!r} selects no tensor of this surrogate"
+            )
         return named
 
     def _gradient_pass(

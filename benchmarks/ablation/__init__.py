@@ -1,0 +1,1 @@
+"""Ablation of the FIM recipe on the suite's transfer ground truth (issue: ranking quality)."""

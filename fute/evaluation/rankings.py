@@ -1,0 +1,132 @@
+"""Score a ranker (similarities of sources to each target) against the ground truth."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from fute.embedding import TaskEmbedding
+from fute.evaluation.ground_truth import GroundTruth
+from fute.evaluation.metrics import ndcg, regret_at_k, spearman
+from fute.space import check_same_space
+
+# Metric name -> True when higher is better. ``gain@1`` is the top source's score minus the
+# target trained alone: what following the ranking's first advice actually bought.
+METRICS: dict[str, bool] = {
+    "ndcg_norm": True,
+    "ndcg": True,
+    "regret@1": False,
+    "regret@3": False,
+    "spearman": True,
+    "gain@1": True,
+}
+
+Similarities = Mapping[str, Mapping[str, float]]  # target -> source -> similarity
+
+
+@dataclass(frozen=True)
+class TargetMetrics:
+    """One ranker on one target."""
+
+    target: str
+    top1: str
+    values: dict[str, float]  # METRICS keys
+
+
+@dataclass(frozen=True)
+class RankerResult:
+    """One ranker on every target of the ground truth."""
+
+    name: str
+    per_target: tuple[TargetMetrics, ...]
+
+    def mean(self, metric: str) -> float:
+        """Average of ``metric`` over targets."""
+        return float(np.mean([t.values[metric] for t in self.per_target]))
+
+    def interval(self, metric: str, *, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+        """95% bootstrap interval of the mean of ``metric``, resampling targets."""
+        values = np.asarray([t.values[metric] for t in self.per_target])
+        rng = np.random.default_rng(seed)
+        means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+        return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+    def subset(self, targets: set[str]) -> RankerResult:
+        """The same ranker on some targets only (a fold)."""
+        return RankerResult(self.name, tuple(t for t in self.per_target if t.target in targets))
+
+
+def rank(similarity: Mapping[str, float]) -> list[str]:
+    """Candidates by decreasing similarity; ties broken by name so that results are stable."""
+    return sorted(similarity, key=lambda s: (-similarity[s], s))
+
+
+def target_metrics(target: str, similarity: Mapping[str, float], gt: GroundTruth) -> TargetMetrics:
+    """Every metric of one ranking of ``target``'s sources."""
+    truth = gt.scores(target)
+    missing = sorted(set(truth) - set(similarity))
+    if missing:
+        raise ValueError(f"no similarity for sources {missing} of target {target!r}")
+    similarity = {s: similarity[s] for s in truth}
+    order = rank(similarity)
+    base = gt.baseline(target)
+    values = {
+        "ndcg_norm": ndcg(order, truth, normalise=True),
+        "ndcg": ndcg(order, truth),
+        "regret@1": regret_at_k(order, truth, 1),
+        "regret@3": regret_at_k(order, truth, 3),
+        "spearman": spearman(similarity, truth),
+        "gain@1": truth[order[0]] - base if base is not None else float("nan"),
+    }
+    return TargetMetrics(target, order[0], values)
+
+
+def evaluate_ranker(name: str, similarities: Similarities, gt: GroundTruth) -> RankerResult:
+    """Score a ranker on every target of ``gt``; a target it has no similarities for is an error."""
+    missing = sorted(set(gt.targets) - set(similarities))
+    if missing:
+        raise ValueError(f"ranker {name!r} has no similarities for targets {missing}")
+    return RankerResult(name, tuple(target_metrics(t, similarities[t], gt) for t in gt.targets))
+
+
+def oracle_scores(gt: GroundTruth) -> dict[str, dict[str, float]]:
+    """Similarities equal to the measured transfer: the best any ranker can do."""
+    return {t: gt.scores(t) for t in gt.targets}
+
+
+def random_result(gt: GroundTruth, *, permutations: int = 500, seed: int = 0) -> RankerResult:
+    """The expected metrics of a uniformly random order, estimated over ``permutations`` draws."""
+    rng = np.random.default_rng(seed)
+    per_target = []
+    for target in gt.targets:
+        sources = gt.sources(target)
+        draws = [
+            target_metrics(
+                target, dict(zip(sources, rng.permutation(len(sources)).astype(float), strict=True)), gt
+            ).values
+            for _ in range(permutations)
+        ]
+        mean = {m: float(np.mean([d[m] for d in draws])) for m in METRICS}
+        per_target.append(TargetMetrics(target, "-", mean))
+    return RankerResult("random", tuple(per_target))
+
+
+def embedding_similarities(
+    targets: Mapping[str, TaskEmbedding], sources: Mapping[str, TaskEmbedding], gt: GroundTruth
+) -> dict[str, dict[str, float]]:
+    """Cosine of each target's embedding with each of its candidate sources' embeddings.
+
+    Raises:
+        ValueError: a task of the ground truth has no embedding.
+        SpaceMismatchError: two embeddings come from different spaces.
+    """
+    need_t = sorted(set(gt.targets) - set(targets))
+    need_s = sorted({s for t in gt.targets for s in gt.sources(t)} - set(sources))
+    if need_t or need_s:
+        raise ValueError(f"missing embeddings: targets {need_t}, sources {need_s}")
+    first = next(iter(targets.values()))
+    for name, emb in [*targets.items(), *sources.items()]:
+        check_same_space(first.space, emb.space, first.task.name, name)
+    return {t: {s: targets[t].cosine(sources[s]) for s in gt.sources(t)} for t in gt.targets}
