@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 from pathlib import Path
 
 from fute.embedding import TaskEmbedding
@@ -101,7 +102,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         write_per_target_csv(out / "per_target.csv", results)
         write_transfer_heatmap(out / "transfer.png", gt)
         for name, sims in sims_by_ranker.items():
-            write_similarity_heatmap(out / f"similarity_{name}.png", name, sims, gt.tasks)
+            slug = re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_")  # a ranker name may hold spaces
+            write_similarity_heatmap(out / f"similarity_{slug}.png", name, sims, gt.tasks)
         console.print(f"wrote {out}/eval.md, eval.csv, per_target.csv, transfer.png, similarity_*.png")
     return 0
 

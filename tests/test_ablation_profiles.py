@@ -24,7 +24,9 @@ def test_default_option_equals_the_library_embedding(
     tiny_profile: tuple[Surrogate, dict[str, np.ndarray]], dim: int
 ) -> None:
     tiny, profile = tiny_profile
-    emb = FimMethod(tiny, FimSettings(dim=dim)).embed(suite_task("sms_spam", 24), progress=False)
+    emb = FimMethod(tiny, FimSettings(dim=dim, transform="none")).embed(
+        suite_task("sms_spam", 24), progress=False
+    )
     got = vector(profile, DEFAULT.vary(dim=dim))
     np.testing.assert_allclose(got, emb.vector, rtol=1e-4, atol=1e-6 * float(np.abs(emb.vector).max()))
 
@@ -32,11 +34,14 @@ def test_default_option_equals_the_library_embedding(
 @pytest.mark.parametrize(
     ("option", "settings"),
     [
-        (Option(norm="tensor"), {"normalise": "tensor"}),
-        (Option(norm="layer"), {"normalise": "layer"}),
-        (Option(log=True), {"transform": "log"}),
+        (Option(norm="tensor"), {"normalise": "tensor", "transform": "none"}),
+        (Option(norm="layer"), {"normalise": "layer", "transform": "none"}),
+        (Option(log=True), {}),  # the library default since the ablation
         (Option(log=True, norm="tensor", dim=2048), {"transform": "log", "normalise": "tensor", "dim": 2048}),
-        (Option(params="attention", norm="layer"), {"parameters": "attention", "normalise": "layer"}),
+        (
+            Option(params="attention", norm="layer"),
+            {"parameters": "attention", "normalise": "layer", "transform": "none"},
+        ),
     ],
 )
 def test_ablated_options_equal_the_library_settings_that_implement_them(
