@@ -26,7 +26,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
 [ -t 1 ] || export COLUMNS="${COLUMNS:-120}"
 
 manifest=examples/main_job.yaml
-space=minilm-fim
+space=minilm-fim-log
 
 # Read the caps from the manifest, so what is printed is what runs.
 .venv/bin/python - "$manifest" <<'EOF'

@@ -8,7 +8,9 @@
    - ``mean_sq``:    (Σ_i ∇ loss_i / N)²                      (the FUTE code)
    - ``example_sq``: Σ_i (∇ loss_i)² / N                      (the exact empirical Fisher)
 
-3. The full vector (one value per parameter) is sketched to ``dim`` values.
+3. The full vector (one value per parameter) is shaped (``transform``: by default
+   ``log1p(F / mean F)``; optional per-tensor or per-layer ``normalise``; see
+   :mod:`fute.methods.fisher_shaping`) and sketched to ``dim`` values.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ ESTIMATORS: tuple[Estimator, ...] = ("batch_sq", "mean_sq", "example_sq")
 class FimSettings:
     """Settings of the FIM method; all but ``max_examples`` define the space."""
 
-    estimator: Estimator = "mean_sq"  # chosen by benchmarks/estimator_choice.py (README)
+    estimator: Estimator = "mean_sq"  # kept by the fidelity benchmark and the ablation (README)
     epochs: int = 1  # fine-tuning passes before the gradient pass (0: none)
     patience: int | None = None  # early stopping on a 10% dev split; None: fixed epochs
     lr: float = 5e-5
