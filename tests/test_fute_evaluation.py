@@ -104,7 +104,7 @@ def test_ground_truth_averages_seeds_and_knows_the_baseline(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("not json", "gt.jsonl:2: not JSON"),
+        ("not json", "gt.jsonl:2: not valid JSON"),
         ('{"source": "a", "target": "b", "seed": 0}', "gt.jsonl:2: missing field 'score'"),
         ('{"source": "a", "target": "b", "seed": "0", "score": 1}', "gt.jsonl:2: field 'seed'"),
         ('{"source": "a", "target": "b", "seed": 0, "score": NaN}', "gt.jsonl:2: field 'score'"),

@@ -66,7 +66,12 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
-def _jsonl_rows(path: Path) -> Iterator[_Row]:
+def iter_jsonl_objects(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``("path:line", object)`` for each non-blank line of a JSON-lines file (``.gz`` too).
+
+    Raises:
+        DataError: a line that is not JSON, or not a JSON object, named by file and line.
+    """
     with _open_text(path) as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
@@ -77,7 +82,12 @@ def _jsonl_rows(path: Path) -> Iterator[_Row]:
                 raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
             if not isinstance(values, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(values).__name__}")
-            yield _Row(f"{path}:{lineno}", values)
+            yield f"{path}:{lineno}", values
+
+
+def _jsonl_rows(path: Path) -> Iterator[_Row]:
+    for where, values in iter_jsonl_objects(path):
+        yield _Row(where, values)
 
 
 def _csv_rows(path: Path, delimiter: str) -> Iterator[_Row]:

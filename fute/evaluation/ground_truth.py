@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from fute.data.loading import iter_jsonl_objects
 from fute.errors import DataError
 
 
@@ -96,16 +97,7 @@ def load_ground_truth(path: str | Path) -> GroundTruth:
             f"{path}: no such ground-truth file (make one with benchmarks/transfer_ground_truth.py)"
         )
     runs: dict[tuple[str | None, str], dict[int, float]] = defaultdict(dict)
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{where}: expected an object, got {type(row).__name__}")
+    for where, row in iter_jsonl_objects(path):
         source, target = _row_value(row, "source", where), _row_value(row, "target", where)
         seed, score = _row_value(row, "seed", where), _row_value(row, "score", where)
         if source is not None and not isinstance(source, str):

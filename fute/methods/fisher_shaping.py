@@ -9,7 +9,7 @@ which ones rank source tasks better, and the defaults of :class:`FimSettings` fo
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
@@ -26,23 +26,11 @@ ParameterSet = Literal[
     "layer4",
     "layer5",
 ]
-PARAMETER_SETS: tuple[ParameterSet, ...] = (
-    "all",
-    "no_word_embeddings",
-    "attention",
-    "ffn",
-    "embeddings",
-    "layer0",
-    "layer1",
-    "layer2",
-    "layer3",
-    "layer4",
-    "layer5",
-)
+PARAMETER_SETS: tuple[ParameterSet, ...] = get_args(ParameterSet)
 Normalisation = Literal["none", "tensor", "layer"]
-NORMALISATIONS: tuple[Normalisation, ...] = ("none", "tensor", "layer")
+NORMALISATIONS: tuple[Normalisation, ...] = get_args(Normalisation)
 Transform = Literal["none", "log"]
-TRANSFORMS: tuple[Transform, ...] = ("none", "log")
+TRANSFORMS: tuple[Transform, ...] = get_args(Transform)
 
 _LAYER = re.compile(r"(?:^|\.)(?:layer|block)\.(\d+)\.")
 
