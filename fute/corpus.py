@@ -8,7 +8,6 @@ comparable when they saw the same U.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fute.data.loading import iter_jsonl_objects
 from fute.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_CORPUS_SIZE = 1000
 #: Seed of the subsample of U (part of the content hash through the examples it picks).
 DEFAULT_CORPUS_SEED = 0
-PACKAGED_CORPUS = "unlabelled_default.jsonl.gz"
+#: Corpora shipped in ``fute/resources`` (provenance in the ``.json`` beside each), named
+#: ``packaged:NAME`` wherever a corpus file is accepted. ``default`` is English prose;
+#: ``multilingual`` (UDHR paragraphs in 41 languages) is for models whose task is about
+#: language, which English text cannot exercise (docs/models.md).
+PACKAGED_CORPORA: dict[str, str] = {
+    "default": "unlabelled_default.jsonl.gz",
+    "multilingual": "unlabelled_multilingual.jsonl.gz",
+}
+PACKAGED_PREFIX = "packaged:"
 
 
 @dataclass(frozen=True)
@@ -62,31 +70,32 @@ def corpus_hash(examples: tuple[CorpusExample, ...]) -> str:
 
 
 def _read_jsonl(path: Path) -> list[CorpusExample]:
-    opener = gzip.open if path.suffix == ".gz" else open
     out: list[CorpusExample] = []
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{where}: not valid JSON ({exc.msg})") from exc
-                if (
-                    not isinstance(row, dict)
-                    or not isinstance(row.get("text"), str)
-                    or not row["text"].strip()
-                ):
-                    raise DataError(f"{where}: expected an object with a non-empty string field 'text'")
-                pair = row.get("text_pair")
-                if pair is not None and not isinstance(pair, str):
-                    raise DataError(f"{where}: field 'text_pair' must be a string or absent")
-                out.append(CorpusExample(row["text"], pair))
+        for where, row in iter_jsonl_objects(path):
+            text, pair = row.get("text"), row.get("text_pair")
+            if not isinstance(text, str) or not text.strip():
+                raise DataError(f"{where}: expected an object with a non-empty string field 'text'")
+            if pair is not None and not isinstance(pair, str):
+                raise DataError(f"{where}: field 'text_pair' must be a string or absent")
+            out.append(CorpusExample(text, pair))
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read the corpus ({exc})") from exc
     return out
+
+
+def _locate(path: str | Path | None) -> tuple[Path, str]:
+    """The file behind a corpus argument and its name: ``None`` and ``packaged:NAME`` are
+    packaged corpora, anything else a user's file."""
+    if path is None:
+        path = PACKAGED_PREFIX + "default"
+    if isinstance(path, str) and path.startswith(PACKAGED_PREFIX):
+        name = path[len(PACKAGED_PREFIX) :]
+        if name not in PACKAGED_CORPORA:
+            raise ConfigError(f"no packaged corpus {name!r}; packaged corpora: {sorted(PACKAGED_CORPORA)}")
+        return Path(str(files("fute").joinpath("resources", PACKAGED_CORPORA[name]))), path
+    source_path = Path(path).expanduser()
+    return source_path, str(source_path.resolve())
 
 
 def load_corpus(
@@ -95,24 +104,19 @@ def load_corpus(
     limit: int | None = DEFAULT_CORPUS_SIZE,
     seed: int = DEFAULT_CORPUS_SEED,
 ) -> UnlabelledCorpus:
-    """Load U: the packaged corpus by default, or a user's JSONL file (``text``, optional ``text_pair``).
+    """Load U: the packaged corpus by default, ``packaged:NAME`` for another packaged one
+    (:data:`PACKAGED_CORPORA`), or a user's JSONL file (``text``, optional ``text_pair``).
 
     Duplicates are dropped (first occurrence kept). With ``limit``, a seeded random subset
     of that size is kept in file order; ``None`` keeps everything.
 
     Raises:
         DataError: the file is missing, malformed or empty.
-        ConfigError: ``limit`` is below 1.
+        ConfigError: ``limit`` is below 1, or no packaged corpus has that name.
     """
     if limit is not None and limit < 1:
         raise ConfigError(f"corpus limit must be >= 1 (or None for all), got {limit}")
-    if path is None:
-        resource = files("fute").joinpath("resources", PACKAGED_CORPUS)
-        source_path = Path(str(resource))
-        source = f"packaged:{PACKAGED_CORPUS}"
-    else:
-        source_path = Path(path).expanduser()
-        source = str(source_path.resolve())
+    source_path, source = _locate(path)
     if not source_path.is_file():
         raise DataError(f"{source_path}: no such corpus file (JSONL with 'text' and optional 'text_pair')")
     seen: set[CorpusExample] = set()

@@ -87,7 +87,11 @@ def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--prompt",
         help="prompt NAME (packaged: sentiment, spam, question_type, topic, language) or FILE.yaml#NAME",
     )
-    p.add_argument("--corpus", help="unlabelled corpus JSONL (text, optional text_pair); default: packaged U")
+    p.add_argument(
+        "--corpus",
+        help="unlabelled corpus: a JSONL file (text, optional text_pair) or packaged:NAME "
+        "(default: English prose; multilingual: 41 languages); default: packaged:default",
+    )
     p.add_argument(
         "--corpus-size",
         type=int,

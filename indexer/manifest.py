@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import yaml
 
-from fute.corpus import DEFAULT_CORPUS_SEED, DEFAULT_CORPUS_SIZE
+from fute.corpus import DEFAULT_CORPUS_SEED, DEFAULT_CORPUS_SIZE, PACKAGED_PREFIX
 from fute.data import DATA_FORMATS, LABEL_KINDS, FieldMap, LabelKind
 from fute.data.loading import DataFormat
 from fute.errors import ConfigError
@@ -90,9 +90,10 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class CorpusSpec:
-    """The unlabelled corpus U: a JSONL file (None: the packaged one), a seeded sample size."""
+    """The unlabelled corpus U: a JSONL file, ``packaged:NAME`` or None (the packaged default),
+    and a seeded sample size."""
 
-    path: Path | None = None
+    path: Path | str | None = None
     size: int | None = DEFAULT_CORPUS_SIZE
     seed: int = DEFAULT_CORPUS_SEED
 
@@ -399,7 +400,10 @@ def _corpus(chk: _Checker, raw: Any, base: Path) -> CorpusSpec:
     size = e.int_("size", DEFAULT_CORPUS_SIZE, minimum=0, nullable=True)
     seed = e.int_("seed", DEFAULT_CORPUS_SEED)
     assert seed is not None
-    return CorpusSpec(path=_resolve(base, path) if path else None, size=size or None, seed=seed)
+    located: Path | str | None = path
+    if path and not path.startswith(PACKAGED_PREFIX):
+        located = _resolve(base, path)
+    return CorpusSpec(path=located or None, size=size or None, seed=seed)
 
 
 def _list(chk: _Checker, data: dict[str, Any], key: str) -> list[Any]:

@@ -41,8 +41,19 @@ def test_user_corpus_is_deduplicated_and_pairs_change_the_hash(tmp_path: Path) -
     assert corpus_hash((CorpusExample("a b"),)) != corpus_hash((CorpusExample("a b", ""),))
 
 
+def test_packaged_multilingual_corpus_by_name() -> None:
+    multi = load_corpus("packaged:multilingual", limit=None)
+    assert len(multi) == 615 and all(ex.text_pair is None for ex in multi.examples)
+    assert multi.source == "packaged:multilingual"
+    # Its point is text an English-only U lacks: most of it is not ASCII.
+    assert sum(not ex.text.isascii() for ex in multi.examples) > 400
+    assert load_corpus("packaged:default", limit=50).hash == load_corpus(limit=50).hash
+    with pytest.raises(ConfigError, match=r"no packaged corpus 'klingon'.*multilingual"):
+        load_corpus("packaged:klingon")
+
+
 @pytest.mark.parametrize(
-    "line", ['{"text": ""}', "not json", '{"txt": "a"}', '{"text": "a", "text_pair": 3}']
+    "line", ['{"text": ""}', "not json", '{"txt": "a"}', '{"text": "a", "text_pair": 3}', "[1, 2]"]
 )
 def test_malformed_corpus_names_file_and_line(tmp_path: Path, line: str) -> None:
     path = tmp_path / "u.jsonl"
@@ -158,6 +169,19 @@ def test_shipped_profanity_and_langid_adapters() -> None:
     ]
     q = validate_outputs(langid.predict([CorpusExample(t) for t in texts]), langid, 3)
     assert [langid.label_names[i] for i in q.argmax(1)] == ["french", "german", "spanish"]
+
+
+def test_multilingual_corpus_exercises_a_language_identifier() -> None:
+    # What the packaged multilingual U is for: py3langid, blind on the English U, tells many
+    # languages apart on it.
+    langid = load_adapter("callable:langid")
+
+    def answers(corpus: str | None) -> set[str]:
+        probs = langid.predict(list(load_corpus(corpus, limit=200).examples))
+        return {langid.label_names[i] for i in probs.argmax(1)}
+
+    assert len(answers(None)) <= 3
+    assert len(answers("packaged:multilingual")) >= 15
 
 
 def _chatterbot_languages() -> list[str]:

@@ -17,8 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "benchmarks" / "suite"
 TASKS_JSON = SUITE / "tasks.json"
-U_JSONL = REPO / "fute" / "resources" / "unlabelled_default.jsonl.gz"
-U_META = REPO / "fute" / "resources" / "unlabelled_default.json"
+RESOURCES = REPO / "fute" / "resources"
 SPLITS = ("train", "dev", "test")
 CAPS = {"train": 1000, "dev": 200, "test": 500}
 LABEL_KINDS = {"class", "regression"}
@@ -99,15 +98,16 @@ def test_task_files(task: dict[str, Any]) -> None:
         assert labels_seen == label_names
 
 
-def test_unlabelled_matches_sha_and_is_unique() -> None:
-    meta = json.loads(U_META.read_text(encoding="utf-8"))
-    payload = gzip.decompress(U_JSONL.read_bytes())
+@pytest.mark.parametrize("name", ["default", "multilingual"])
+def test_unlabelled_matches_sha_and_is_unique(name: str) -> None:
+    meta = json.loads((RESOURCES / f"unlabelled_{name}.json").read_text(encoding="utf-8"))
+    payload = gzip.decompress((RESOURCES / meta["file"]).read_bytes())
     assert hashlib.sha256(payload).hexdigest() == meta["sha256_jsonl"]
     rows = [json.loads(line) for line in payload.decode("utf-8").splitlines()]
     assert len(rows) == meta["n_records"]
     n_pairs = sum(1 for r in rows if "text_pair" in r)
     assert n_pairs == meta["n_pairs"]
-    assert 0 < n_pairs < len(rows)
+    assert 0 < n_pairs < len(rows) if name == "default" else n_pairs == 0
     texts: list[str] = []
     for r in rows:
         assert set(r) <= {"text", "text_pair"} and "label" not in r

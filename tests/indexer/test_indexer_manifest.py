@@ -67,6 +67,14 @@ def test_good_manifest_becomes_typed_specs(tmp_path: Path) -> None:
     assert (m.corpus.size, m.corpus.seed, m.corpus.path) == (64, 3, None)
 
 
+def test_corpus_path_is_a_file_or_a_packaged_name(tmp_path: Path) -> None:
+    body = "datasets:\n  - {name: a, path: a.jsonl}\n"
+    packaged = parse_manifest(HEAD + "corpus: {path: 'packaged:multilingual'}\n" + body, tmp_path / "j.yaml")
+    assert packaged.corpus.path == "packaged:multilingual"  # a name, not a file beside the manifest
+    own = parse_manifest(HEAD + "corpus: {path: u.jsonl}\n" + body, tmp_path / "j.yaml")
+    assert own.corpus.path == (tmp_path / "u.jsonl").resolve()
+
+
 def _bad(text: str, tmp_path: Path) -> str:
     with pytest.raises(ManifestError) as info:
         parse_manifest(text, tmp_path / "jobs.yaml")
