@@ -3,12 +3,14 @@
 (LLM, prompt) is one model. Each example fills the prompt's template (inside the model's
 chat template when it has one); the log-probability of every verbaliser is read at the
 first generated position, multi-token verbalisers scored exactly by teacher forcing
-(log P(v) = Σ_k log P(v_k | prompt, v_<k)); each class keeps its best verbaliser and a
-softmax over classes gives the soft label. No text is generated or parsed.
+(log P(v) = Σ_k log P(v_k | prompt, v_<k), continuing from the prompt's KV cache); each
+class keeps its best verbaliser and a softmax over classes gives the soft label. No text is
+generated or parsed.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,6 +107,8 @@ class CausalLMAdapter:
                 self._verbalisers.append(list(ids))
                 self._owner.append(c)
         self._max_v = max(len(v) for v in self._verbalisers)
+        forward_args = inspect.signature(self.model.forward).parameters
+        self._cache_argument = "cache" if "cache" in forward_args else "past_key_values"
         self._identity: str | None = None
         logger.info(
             "causal LM %s: %d classes, %d verbalisers (up to %d tokens), chat template %s",
@@ -141,43 +145,63 @@ class CausalLMAdapter:
 
     def verbaliser_logprobs(self, prompts: Sequence[list[int]]) -> np.ndarray:
         """log P(verbaliser | prompt) for each prompt (rows) and verbaliser (columns)."""
-        # Per prompt: the prompt alone (its last position scores every single-token
-        # verbaliser at once) plus prompt + v for each multi-token verbaliser v. Left
-        # padding puts every sequence's end at the same column, so the positions that
-        # predict verbaliser tokens are among the last ``max len(v) + 1`` and only those
-        # logits are computed (a full vocabulary row per position is the memory hog).
-        multi = [j for j, v in enumerate(self._verbalisers) if len(v) > 1]
-        per_prompt = 1 + len(multi)
-        seqs: list[list[int]] = []
-        for p in prompts:
-            seqs.append(p)
-            seqs.extend(p + self._verbalisers[j] for j in multi)
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), self._pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for i, s in enumerate(seqs):
-            ids[i, width - len(s) :] = torch.tensor(s)
-            mask[i, width - len(s) :] = 1
+        # One forward over the left-padded prompts scores every verbaliser's first token at
+        # the last position and keeps the KV cache; multi-token verbalisers then continue
+        # from that cache with only their own tokens, so a prompt is never run twice.
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self._pad, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            ids[i, width - len(p) :] = torch.tensor(p)
+            mask[i, width - len(p) :] = 1
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-        keep = self._max_v + 1
+        multi = [j for j, v in enumerate(self._verbalisers) if len(v) > 1]
         with torch.inference_mode():
+            # Only the last position's logits: a full vocabulary row per position is the memory hog.
             out = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=position_ids, logits_to_keep=keep
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=position_ids,
+                logits_to_keep=1,
+                use_cache=bool(multi),
             )
-        logp = torch.log_softmax(out.logits[:, -keep:].double(), dim=-1)
-        scores = np.zeros((len(prompts), len(self._verbalisers)))
-        for row in range(len(prompts)):
-            base = row * per_prompt
-            last = logp[base, -1]  # next-token distribution after the prompt
-            for j, v in enumerate(self._verbalisers):
-                if len(v) == 1:
-                    scores[row, j] = float(last[v[0]])
-            for k, j in enumerate(multi):
-                v = self._verbalisers[j]
-                # In prompt + v, the logits at column keep-1-len(v)+t predict v's t-th token.
-                cols = torch.arange(keep - 1 - len(v), keep - 1)
-                scores[row, j] = float(logp[base + 1 + k, cols, torch.tensor(v)].sum())
+            first = torch.log_softmax(out.logits[:, -1].double(), dim=-1)
+            scores = first[:, [v[0] for v in self._verbalisers]].numpy().copy()
+            if multi:
+                # transformers renamed the cache ``past_key_values`` -> ``cache`` (5.x).
+                cache = out.cache if hasattr(out, "cache") else out.past_key_values
+                scores[:, multi] += self._continuation_logprobs(cache, mask, multi)
         return scores
+
+    def _continuation_logprobs(self, cache: Any, mask: torch.Tensor, multi: list[int]) -> np.ndarray:
+        """Σ_{t>=1} log P(v_t | prompt, v_<t) for each prompt and multi-token verbaliser."""
+        n_prompts, n_multi = mask.shape[0], len(multi)
+        # Feed v_0..v_{L-2}: the logits after v_{t-1} predict v_t. Shorter verbalisers are
+        # right-padded; causal attention keeps the padding out of their own positions.
+        steps = max(len(self._verbalisers[j]) for j in multi) - 1
+        feed = torch.full((n_multi, steps), self._pad, dtype=torch.long)
+        feed_mask = torch.zeros((n_multi, steps), dtype=torch.long)
+        for k, j in enumerate(multi):
+            head = self._verbalisers[j][:-1]
+            feed[k, : len(head)] = torch.tensor(head)
+            feed_mask[k, : len(head)] = 1
+        # Row r = prompt r // n_multi continued by verbaliser multi[r % n_multi].
+        cache.batch_repeat_interleave(n_multi)
+        prompt_lengths = mask.sum(-1).repeat_interleave(n_multi)
+        out = self.model(
+            input_ids=feed.repeat(n_prompts, 1),
+            attention_mask=torch.cat([mask.repeat_interleave(n_multi, 0), feed_mask.repeat(n_prompts, 1)], 1),
+            position_ids=prompt_lengths[:, None] + torch.arange(steps)[None, :],
+            **{self._cache_argument: cache},
+        )
+        logp = torch.log_softmax(out.logits.double(), dim=-1)
+        sums = np.zeros((n_prompts, n_multi))
+        for k, j in enumerate(multi):
+            v = self._verbalisers[j]
+            rows = torch.arange(k, n_prompts * n_multi, n_multi)
+            picked = logp[rows][:, torch.arange(len(v) - 1), torch.tensor(v[1:])]
+            sums[:, k] = picked.sum(-1).numpy()
+        return sums
 
     def class_scores(self, logprobs: np.ndarray) -> np.ndarray:
         """Each class's best verbaliser log-probability, shape ``(n, classes)``."""
