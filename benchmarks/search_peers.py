@@ -30,7 +30,6 @@ import contextlib
 import gc
 import json
 import logging
-import os
 import shutil
 import socket
 import subprocess
@@ -91,11 +90,12 @@ class FaissBackend:
 
     name = "faiss"
 
-    def __init__(self, dim: int, k: int) -> None:
+    def __init__(self, dim: int, k: int, omp_threads: int) -> None:
         import faiss
 
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self.k = k
+        self.omp_threads = omp_threads
 
     def ingest(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         for start in range(0, len(ids), 10_000):
@@ -106,7 +106,15 @@ class FaissBackend:
         return [[int(i) for i in row if i >= 0] for row in found]
 
     def worker(self) -> SearchOne:
-        return lambda q: self.search_batch(q[None, :], self.k)[0]
+        import faiss
+
+        def search(q: np.ndarray) -> list[int]:
+            # OpenMP's thread count is per thread: a client thread would otherwise start a
+            # team as large as the machine; the server is given the same count (--search-threads).
+            faiss.omp_set_num_threads(self.omp_threads)
+            return self.search_batch(q[None, :], self.k)[0]
+
+        return search
 
     def pids(self) -> list[int]:
         return []
@@ -143,11 +151,12 @@ class ServerBackend:
                 "cpu",
                 "--log-level",
                 "WARNING",
+                "--search-threads",
+                str(omp_threads),
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "OMP_NUM_THREADS": str(omp_threads)},
         )
         self.client = TaskSearchClient(self.target, timeout=600.0)
         deadline = time.monotonic() + 60
@@ -391,7 +400,7 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
 def make_backend(system: str, dim: int, k: int, workdir: Path, batch: int, omp_threads: int) -> Backend:
     """Build one system, empty, for ``dim``-d vectors."""
     if system == "faiss":
-        return FaissBackend(dim, k)
+        return FaissBackend(dim, k, omp_threads)
     if system == "server":
         return ServerBackend(dim, k, workdir, batch, omp_threads)
     if system == "qdrant":

@@ -68,6 +68,21 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
 
 
+def rpc_executor(workers: int, threads_per_call: int) -> futures.ThreadPoolExecutor:
+    """The pool serving calls, each thread with its own OpenMP thread count for FAISS.
+
+    OpenMP's thread count is per calling thread, and a thread it did not start begins at
+    the machine's core count: without this, ``workers`` concurrent searches would each
+    start a full team and oversubscribe the cores (measured in benchmarks/README.md).
+    """
+    return futures.ThreadPoolExecutor(
+        max_workers=workers,
+        thread_name_prefix="rpc",
+        initializer=faiss.omp_set_num_threads,
+        initargs=(threads_per_call,),
+    )
+
+
 def create_server(config: ServerConfig) -> tuple[TaskSearchServer, int]:
     """Build, start and load a server; returns it and the bound port (``config.port`` 0 picks one)."""
     options = [
@@ -78,7 +93,7 @@ def create_server(config: ServerConfig) -> tuple[TaskSearchServer, int]:
     if config.auth_enabled:
         interceptors.append(AuthInterceptor(config.read_tokens, config.write_tokens))
     grpc_server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
+        rpc_executor(config.workers, config.threads_per_call),
         interceptors=interceptors,
         options=options,
     )

@@ -36,6 +36,13 @@ def _read_tokens(path: Path | None) -> frozenset[str]:
     return tokens
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _serve(args: argparse.Namespace) -> int:
     from server.app import serve  # grpc server machinery only when serving
 
@@ -48,6 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         max_message_bytes=args.max_message_bytes,
         workers=args.workers,
+        search_threads=args.search_threads,
         read_tokens=_read_tokens(args.read_token_file),
         write_tokens=_read_tokens(args.write_token_file),
         tls_cert=args.tls_cert,
@@ -181,7 +189,12 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, help="request/reply size limit"
     )
-    p.add_argument("--workers", type=int, default=8, help="threads serving calls")
+    p.add_argument("--workers", type=_positive_int, default=8, help="threads serving calls")
+    p.add_argument(
+        "--search-threads",
+        type=_positive_int,
+        help="OpenMP threads per FAISS call (default: cores / workers, at least 1)",
+    )
     p.add_argument(
         "--read-token-file", type=Path, help="read-only bearer tokens, one per line (enables auth)"
     )

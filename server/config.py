@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -57,6 +58,9 @@ class ServerConfig:
         max_message_bytes: limit on request and reply size, enforced both ways
             (RESOURCE_EXHAUSTED beyond it).
         workers: threads serving calls concurrently.
+        search_threads: OpenMP threads of one FAISS call in a serving thread; None gives
+            each worker an equal share of the cores (at least 1), so concurrent calls do
+            not oversubscribe them.
         read_tokens: bearer tokens allowed to read; auth is on when any token is set.
         write_tokens: bearer tokens allowed to read and write.
         tls_cert: PEM certificate chain file; TLS is on when set (with ``tls_key``).
@@ -69,11 +73,19 @@ class ServerConfig:
     port: int = 50051
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     workers: int = 8
+    search_threads: int | None = None
     read_tokens: frozenset[str] = frozenset()
     write_tokens: frozenset[str] = frozenset()
     tls_cert: Path | None = None
     tls_key: Path | None = None
     grace_s: float = 10.0
+
+    @property
+    def threads_per_call(self) -> int:
+        """OpenMP threads a FAISS call gets in a serving thread (``search_threads`` resolved)."""
+        if self.search_threads is not None:
+            return self.search_threads
+        return max(1, (os.cpu_count() or 1) // self.workers)
 
     @property
     def auth_enabled(self) -> bool:

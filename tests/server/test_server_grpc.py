@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import subprocess
 import threading
 import time
@@ -35,7 +36,7 @@ from fute_client.errors import (
     UnavailableError,
 )
 from fute_client.types import Task
-from server.app import SERVICE_NAME, TaskSearchServer, create_server
+from server.app import SERVICE_NAME, TaskSearchServer, create_server, rpc_executor
 
 
 def raw_stub(port: int) -> tuple[grpc.Channel, pb_grpc.TaskSearchStub]:
@@ -386,3 +387,19 @@ def test_concurrent_readers_alongside_a_writer(client: TaskSearchClient) -> None
     assert client.describe_space("c").task_count == 400
     hits = client.search("c", vectors[:3], k=5)
     assert [[h.id for h in hs] for hs in hits] == [brute_force_ids(vectors, tasks, v, 5) for v in vectors[:3]]
+
+
+def test_serving_threads_get_their_own_openmp_share(tmp_path: Path) -> None:
+    import faiss
+
+    # OpenMP's thread count is per calling thread; a serving thread must not inherit the
+    # whole machine's (which would oversubscribe the cores under concurrent calls).
+    pool = rpc_executor(workers=3, threads_per_call=1)
+    try:
+        seen = {f.result() for f in [pool.submit(faiss.omp_get_max_threads) for _ in range(6)]}
+    finally:
+        pool.shutdown()
+    assert seen == {1}
+    cfg = server_config(tmp_path / "s")
+    assert cfg.threads_per_call == max(1, (os.cpu_count() or 1) // cfg.workers)
+    assert server_config(tmp_path / "s", search_threads=3).threads_per_call == 3
