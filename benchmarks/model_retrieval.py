@@ -9,6 +9,7 @@ model's own task type. Embeddings are written under ``--out-dir`` and reused by 
 
     .venv/bin/python benchmarks/model_retrieval.py            # defaults as in docs/models.md
     .venv/bin/python benchmarks/model_retrieval.py --models vader,smollm2-sentiment
+    .venv/bin/python benchmarks/model_retrieval.py --corpus packaged:multilingual
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="method settings (default: max_examples=200 max_length=64 dim=4096)",
     )
+    parser.add_argument(
+        "--corpus", help="U for every model: a JSONL file or packaged:NAME (default: packaged:default)"
+    )
     parser.add_argument("--corpus-size", type=int, default=200, help="examples of U for callables")
     parser.add_argument("--llm-corpus-size", type=int, default=100, help="examples of U for LLM prompts")
     parser.add_argument("--models", help=f"comma-separated subset of {[c.key for c in CASES]}")
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in CASES:
         if wanted is not None and case.key not in wanted:
             continue
-        corpus = load_corpus(limit=args.llm_corpus_size if case.llm else args.corpus_size)
+        corpus = load_corpus(args.corpus, limit=args.llm_corpus_size if case.llm else args.corpus_size)
         path = out_dir / "models" / f"{case.key}.{corpus.hash[:12]}.safetensors"
         start = time.perf_counter()
         try:
@@ -179,15 +183,23 @@ def main(argv: list[str] | None = None) -> int:
                 "hit_at_3": float(any(hits)),
             }
         )
-    _print(rows, [d.task.name for d in datasets], types, method.space().describe())
+    _print(rows, [d.task.name for d in datasets], types, method.space().describe(), args.corpus)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        record = {
+            "space": method.space().describe(),
+            "corpus": args.corpus or "packaged:default",
+            "rows": rows,
+        }
+        Path(args.json).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return 0
 
 
-def _print(rows: list[dict[str, object]], names: list[str], types: list[str], space: str) -> None:
+def _print(
+    rows: list[dict[str, object]], names: list[str], types: list[str], space: str, corpus: str | None
+) -> None:
     # The benchmark's product is this table on stdout.
     print(f"space: {space}")
+    print(f"U: {corpus or 'packaged:default'}")
     ok = [r for r in rows if "error" not in r]
     width = max(len(n) for n in names)
     print("cosine(model, dataset); * marks the model's own task type")
@@ -214,6 +226,27 @@ def _print(rows: list[dict[str, object]], names: list[str], types: list[str], sp
         p3 = np.mean([float(r["p_at_3"]) for r in ok])  # type: ignore[arg-type]
         h3 = np.mean([float(r["hit_at_3"]) for r in ok])  # type: ignore[arg-type]
         print(f"{'mean':<18} {'':<14} {p1:>4.2f} {p3:>5.2f} {h3:>5.2f}")
+        _print_reverse(ok, names, types)
+
+
+def _print_reverse(rows: list[dict[str, object]], names: list[str], types: list[str]) -> None:
+    """The other direction, "which model does my dataset's task?": models ranked by cosine
+    to each dataset of a type some model claims (calibrated twins left out: one vote each)."""
+    plain = [r for r in rows if not str(r["model"]).endswith("-cal")]
+    claimed = {t for r in plain for t in r["expected"]}  # type: ignore[attr-defined]
+    print()
+    print(f"{'dataset':<20} {'type':<14} {'P@1':>4}  top-3 models (of {len(plain)})")
+    hits: list[float] = []
+    for n, t in zip(names, types, strict=True):
+        if t not in claimed:
+            continue
+        order = sorted(plain, key=lambda r: -r["sims"][n])  # type: ignore[index]
+        hit = float(t in order[0]["expected"])  # type: ignore[operator]
+        hits.append(hit)
+        top = ", ".join(f"{r['model']} {r['sims'][n]:.3f}" for r in order[:3])  # type: ignore[index]
+        print(f"{n:<20} {t:<14} {hit:>4.2f}  {top}")
+    if hits:
+        print(f"{'mean':<20} {'':<14} {np.mean(hits):>4.2f}")
 
 
 if __name__ == "__main__":
