@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import banner
 from fute.corpus import load_corpus
-from fute.models.causal_lm import CausalLMAdapter
+from fute.models.causal_lm import CausalLMAdapter, left_pad
 from fute.models.prompts import load_prompt
 from fute.models.smollm2 import smollm2_dir
 from fute.runtime import configure_threads
@@ -43,12 +43,7 @@ def per_verbaliser_logprobs(adapter: CausalLMAdapter, prompts: Sequence[list[int
     verbalisers = adapter._verbalisers
     multi = [j for j, v in enumerate(verbalisers) if len(v) > 1]
     seqs = [s for p in prompts for s in [p, *(p + verbalisers[j] for j in multi)]]
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), adapter._pad, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, width - len(s) :] = torch.tensor(s)
-        mask[i, width - len(s) :] = 1
+    ids, mask = left_pad(seqs, adapter._pad)
     keep = max(len(v) for v in verbalisers) + 1
     with torch.inference_mode():
         out = adapter.model(

@@ -1382,16 +1382,29 @@ def build_unlabelled(fetcher: Fetcher, seed: int, total: int, pair_frac: float) 
         LOG.info("U source %s: %d records (%d pairs)", name, len(src_records), got_pairs)
         records.extend(src_records)
     rng.shuffle(records)
+    description = (
+        "Default unlabelled corpus U: English sentences (5-60 words) and "
+        f"~{pair_frac:.0%} pairs of consecutive "
+        "sentences, deduplicated, built by benchmarks/suite/build_suite.py"
+    )
+    write_unlabelled("unlabelled_default", records, description, seed, provenance, "unlabelled")
+
+
+def write_unlabelled(
+    name: str,
+    records: list[dict[str, str]],
+    description: str,
+    seed: int,
+    sources: list[dict[str, Any]],
+    command: str,
+) -> None:
+    """Write ``fute/resources/<name>.jsonl.gz`` and its provenance ``<name>.json``."""
     payload = jsonl_bytes(records)
-    out_path = RESOURCES_DIR / "unlabelled_default.jsonl.gz"
+    out_path = RESOURCES_DIR / f"{name}.jsonl.gz"
     write_gz(out_path, payload)
     meta = {
-        "name": "unlabelled_default",
-        "description": (
-            "Default unlabelled corpus U: English sentences (5-60 words) and "
-            f"~{pair_frac:.0%} pairs of consecutive "
-            "sentences, deduplicated, built by benchmarks/suite/build_suite.py"
-        ),
+        "name": name,
+        "description": description,
         "file": out_path.name,
         "n_records": len(records),
         "n_pairs": sum(1 for r in records if "text_pair" in r),
@@ -1399,12 +1412,10 @@ def build_unlabelled(fetcher: Fetcher, seed: int, total: int, pair_frac: float) 
         "seed": seed,
         "sha256_jsonl": hashlib.sha256(payload).hexdigest(),
         "sha256_file": hashlib.sha256(out_path.read_bytes()).hexdigest(),
-        "sources": provenance,
-        "build_command": "python benchmarks/suite/build_suite.py unlabelled",
+        "sources": sources,
+        "build_command": f"python benchmarks/suite/build_suite.py {command}",
     }
-    (RESOURCES_DIR / "unlabelled_default.json").write_text(
-        json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
-    )
+    (RESOURCES_DIR / f"{name}.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     LOG.info("wrote %s (%d records, %d pairs)", out_path, meta["n_records"], meta["n_pairs"])
 
 
@@ -1482,43 +1493,24 @@ def build_multilingual(fetcher: Fetcher, seed: int) -> None:
         per_language[language] = len(picked)
         records.extend({"text": t} for t in picked)
     rng.shuffle(records)
-    payload = jsonl_bytes(records)
-    out_path = RESOURCES_DIR / "unlabelled_multilingual.jsonl.gz"
-    write_gz(out_path, payload)
-    meta = {
-        "name": "unlabelled_multilingual",
-        "description": (
-            f"Multilingual unlabelled corpus U: {UDHR_PER_LANGUAGE} paragraphs (30-400 characters) of the "
-            f"Universal Declaration of Human Rights in each of {len(UDHR_LANGUAGES)} languages, single "
-            "texts, built by benchmarks/suite/build_suite.py"
-        ),
-        "file": out_path.name,
-        "n_records": len(records),
-        "n_pairs": 0,
-        "n_single": len(records),
-        "seed": seed,
-        "sha256_jsonl": hashlib.sha256(payload).hexdigest(),
-        "sha256_file": hashlib.sha256(out_path.read_bytes()).hexdigest(),
-        "sources": [
-            {
-                "name": "udhr",
-                "package": pkg.name,
-                "version": pkg.version,
-                "registry": pkg.registry,
-                "path_in_package": "declaration/<code>.html",
-                "licence": licence_of(fetcher, pkg),
-                "note": "Unicode UDHR translations (OHCHR / unicode.org), packaged by Titus Wormer; "
-                "the declaration's text is free of copyright.",
-                "languages": {code: UDHR_LANGUAGES[code] for code in UDHR_LANGUAGES},
-                "per_language": per_language,
-            }
-        ],
-        "build_command": "python benchmarks/suite/build_suite.py multilingual",
-    }
-    (RESOURCES_DIR / "unlabelled_multilingual.json").write_text(
-        json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
+    description = (
+        f"Multilingual unlabelled corpus U: {UDHR_PER_LANGUAGE} paragraphs (30-400 characters) of the "
+        f"Universal Declaration of Human Rights in each of {len(UDHR_LANGUAGES)} languages, single "
+        "texts, built by benchmarks/suite/build_suite.py"
     )
-    LOG.info("wrote %s (%d records, %d languages)", out_path, len(records), len(per_language))
+    source = {
+        "name": "udhr",
+        "package": pkg.name,
+        "version": pkg.version,
+        "registry": pkg.registry,
+        "path_in_package": "declaration/<code>.html",
+        "licence": licence_of(fetcher, pkg),
+        "note": "Unicode UDHR translations (OHCHR / unicode.org), packaged by Titus Wormer; "
+        "the declaration's text is free of copyright.",
+        "languages": dict(UDHR_LANGUAGES),
+        "per_language": per_language,
+    }
+    write_unlabelled("unlabelled_multilingual", records, description, seed, [source], "multilingual")
 
 
 # ---------------------------------------------------------------------------------------

@@ -49,6 +49,18 @@ def verbaliser_text(word: str, use_chat: bool) -> str:
     return word if use_chat else " " + word.lstrip()
 
 
+def left_pad(seqs: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids left-padded to the longest sequence (every sequence ends in the last
+    column, where the next token is predicted) and the matching attention mask."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, width - len(s) :] = torch.tensor(s)
+        mask[i, width - len(s) :] = 1
+    return ids, mask
+
+
 class CausalLMAdapter:
     """A local causal LM folder plus a prompt, scored on verbalisers."""
 
@@ -148,12 +160,7 @@ class CausalLMAdapter:
         # One forward over the left-padded prompts scores every verbaliser's first token at
         # the last position and keeps the KV cache; multi-token verbalisers then continue
         # from that cache with only their own tokens, so a prompt is never run twice.
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self._pad, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, width - len(p) :] = torch.tensor(p)
-            mask[i, width - len(p) :] = 1
+        ids, mask = left_pad(prompts, self._pad)
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         multi = [j for j, v in enumerate(self._verbalisers) if len(v) > 1]
         with torch.inference_mode():
