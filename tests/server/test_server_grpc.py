@@ -403,3 +403,18 @@ def test_serving_threads_get_their_own_openmp_share(tmp_path: Path) -> None:
     cfg = server_config(tmp_path / "s")
     assert cfg.threads_per_call == max(1, (os.cpu_count() or 1) // cfg.workers)
     assert server_config(tmp_path / "s", search_threads=3).threads_per_call == 3
+
+
+@pytest.mark.parametrize("flag", ["--workers", "--search-threads"])
+def test_serve_refuses_a_thread_count_below_one(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from server.cli import register
+
+    parser = argparse.ArgumentParser(prog="fute")
+    register(parser.add_subparsers())
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["serve", "--store", "s", flag, "0"])
+    assert info.value.code == 2
+    assert f"argument {flag}: must be >= 1, got 0" in capsys.readouterr().err
+    assert parser.parse_args(["serve", "--store", "s", flag, "3"]).__dict__[flag[2:].replace("-", "_")] == 3
