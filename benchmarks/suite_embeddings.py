@@ -85,15 +85,17 @@ def embed_datasets(
     """Dataset embeddings of ``tasks`` as targets (capped sample) or sources (whole split)."""
     folder = recipe.folder(root, role)
     method = make_method(recipe.method, surrogate, recipe.settings)
-    types = {t.name: t.task_type for t in suite_tasks(tasks)}
+    suite = {t.name: t for t in suite_tasks(tasks)}
     for name in tqdm(tasks, desc=f"{recipe.name} {role}s", unit="task", disable=not progress):
         path = folder / f"{name}.safetensors"
         if path.exists():
             continue
-        task = load_task(suite_tasks([name])[0].split("train"), name=name)
+        task = load_task(suite[name].split("train"), name=name)
         if role == "target":
             task = cap_examples(task, TARGET_EXAMPLES, seed=0)
-        info = TaskInfo(name=name, kind="dataset", task_type=types[name], label_kind=task.label_kind)
+        info = TaskInfo(
+            name=name, kind="dataset", task_type=suite[name].task_type, label_kind=task.label_kind
+        )
         save_embedding(method.embed(task, info, progress=False), path)
     return folder
 

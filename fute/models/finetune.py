@@ -179,9 +179,11 @@ def finetune_classifier(
     out = Path(out)
     if out.exists():
         raise ConfigError(f"{out} exists; give a new folder for the fine-tuned model")
+    # Capped here once (train_classifier's own cap is then a no-op) so the record counts what trained.
+    task = cap_examples(task, s.max_examples, s.seed)
     model = build_classifier(surrogate.folder, task, s.seed)
     train_classifier(model, surrogate.tokenizer, task, s, progress=progress)
-    n_examples = len(cap_examples(task, s.max_examples, s.seed).examples)
+    n_examples = len(task.examples)
     meta = {
         "task": task.name,
         "source": task.source,
