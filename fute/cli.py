@@ -7,34 +7,32 @@ Packages above ``fute`` (the server, the indexer) add their own subcommands thro
 from __future__ import annotations
 
 import argparse
-import ast
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
 
-from fute.cli_args import add_runtime, add_surrogate, add_task_file, load_task_from_args
+from fute.cli_args import (
+    DefaultsHelpFormatter,
+    add_runtime,
+    add_surrogate,
+    add_task_file,
+    check_output_file,
+    default_cap,
+    examples_used,
+    load_task_from_args,
+    method_settings,
+    parse_overrides,
+    quiet_libraries,
+)
 from fute.errors import FuteError
 from fute.eval_cli import register_eval
 from fute.model_cli import register_embed_model, register_finetune
 
 logger = logging.getLogger("fute")
 
-
-def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` strings to a dict; values are Python literals when they parse (1e-3, None)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise FuteError(f"--set expects key=value, got {pair!r}")
-        try:
-            out[key.strip()] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            out[key.strip()] = raw
-    return out
+__all__ = ["build_parser", "main", "parse_overrides"]
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
@@ -43,13 +41,15 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from fute.runtime import configure_threads
     from fute.surrogate import load_surrogate
 
+    # Everything a user can get wrong is checked before the surrogate loads.
+    check_output_file("-o", args.out)
+    settings = method_settings(args.method, args.set, args.max_examples)
+    if args.quiet:
+        quiet_libraries()
     configure_threads(args.threads)
-    overrides = parse_overrides(args.set)
-    if args.max_examples is not None:
-        overrides["max_examples"] = args.max_examples
     task = load_task_from_args(args)
     surrogate = load_surrogate(args.surrogate)
-    method = make_method(args.method, surrogate, overrides)
+    method = make_method(args.method, surrogate, settings)
     info = TaskInfo(
         name=task.name,
         kind="dataset",
@@ -63,7 +63,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     emb = method.embed(task, info, progress=not args.quiet)
     out = Path(args.out) if args.out else Path(f"{task.name}.{args.method}.safetensors")
     save_embedding(emb, out, with_full=args.full)
-    print(f"{out}: {task.name} ({len(task.examples)} examples) in {emb.space.describe()}")
+    used = examples_used(emb.task.n_examples, len(task.examples), settings.max_examples)
+    print(f"{out}: {task.name} ({used}) in {emb.space.describe()}")
     return 0
 
 
@@ -71,6 +72,8 @@ def _cmd_similarity(args: argparse.Namespace) -> int:
     from fute.embedding import load_embedding
     from fute.similarity import cosine_matrix, render_table, write_csv, write_heatmap
 
+    check_output_file("--csv", args.csv)
+    check_output_file("--png", args.png)
     embeddings = [load_embedding(p) for p in args.files]
     names = [e.task.name for e in embeddings]
     sims = cosine_matrix(embeddings)
@@ -103,7 +106,11 @@ def _register_embed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="KEY=VALUE",
         help="method setting, e.g. --set estimator=batch_sq --set dim=8192 (repeatable)",
     )
-    p.add_argument("--max-examples", type=int, help="cap on examples (seeded sample)")
+    p.add_argument(
+        "--max-examples",
+        type=int,
+        help=f"cap on examples, a seeded sample (default {default_cap(METHODS)}; the setting max_examples)",
+    )
     add_task_file(p)
     p.add_argument("--task-type", default="", help="task family, e.g. sentiment")
     p.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
@@ -150,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
             logger.debug("subcommands of %s unavailable: %s", ep.value, exc)
             continue
         plugin(sub)
+    # One help style for every subcommand, plugins' too: each option shows its default.
+    for command in sub.choices.values():
+        command.formatter_class = DefaultsHelpFormatter
     return parser
 
 

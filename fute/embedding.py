@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from fute.errors import EmbeddingFileError
+from fute.file_modes import chmod_like_open
 from fute.space import EmbeddingSpace, check_same_space
 
 FILE_FORMAT = "fute-embedding/1"
@@ -114,6 +115,7 @@ def save_embedding(emb: TaskEmbedding, path: str | os.PathLike[str], *, with_ful
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        chmod_like_open(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

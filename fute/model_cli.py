@@ -7,13 +7,22 @@ import logging
 import re
 from pathlib import Path
 
-from fute.cli_args import add_runtime, add_surrogate, add_task_file, load_task_from_args
+from fute.cli_args import (
+    add_runtime,
+    add_surrogate,
+    add_task_file,
+    check_output_file,
+    examples_used,
+    load_task_from_args,
+    method_settings,
+    quiet_libraries,
+)
+from fute.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 
 def _cmd_embed_model(args: argparse.Namespace) -> int:
-    from fute.cli import parse_overrides
     from fute.corpus import load_corpus
     from fute.embedding import TaskInfo, save_embedding
     from fute.methods import make_method
@@ -33,14 +42,21 @@ def _cmd_embed_model(args: argparse.Namespace) -> int:
         retries=args.retries,
         batch_size=args.model_batch_size,
     )
-    # Cheap checks first: a bad corpus or method setting should fail before a model loads.
+    # Cheap checks first: a bad output path, corpus or method setting fails before a model loads.
+    check_output_file("-o", args.out)
+    settings = method_settings(args.method, args.set)
+    if args.quiet:
+        quiet_libraries()
     corpus = load_corpus(
         args.corpus, limit=None if args.corpus_size == 0 else args.corpus_size, seed=args.corpus_seed
     )
-    overrides = parse_overrides(args.set)
     adapter = load_adapter(args.model_spec, options)
+    if args.calibrate and adapter.output_kind != "soft":
+        raise ConfigError(
+            f"--calibrate applies to soft labels; {args.model_spec} gives {adapter.output_kind}"
+        )
     surrogate = load_surrogate(args.surrogate)
-    method = make_method(args.method, surrogate, overrides)
+    method = make_method(args.method, surrogate, settings)
     task_type = args.task_type
     prompt = getattr(adapter, "prompt", None)
     if not task_type and prompt is not None:
@@ -58,10 +74,12 @@ def _cmd_embed_model(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
         progress=not args.quiet,
+        calibrate=args.calibrate,
     )
     out = Path(args.out) if args.out else Path(f"{name}.{args.method}.safetensors")
     save_embedding(emb, out, with_full=args.full)
-    print(f"{out}: model {name} on U {corpus.hash[:12]} ({len(corpus)} examples) in {emb.space.describe()}")
+    used = examples_used(emb.task.n_examples, len(corpus), settings.max_examples)
+    print(f"{out}: model {name} on U {corpus.hash[:12]} ({used}) in {emb.space.describe()}")
     return 0
 
 
@@ -144,6 +162,12 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     from fute.runtime import configure_threads
     from fute.surrogate import load_surrogate
 
+    check_output_file("-o", args.out)
+    if Path(args.out).exists():
+        raise ConfigError(f"-o {args.out} exists; give a new folder for the fine-tuned model")
+    if args.quiet:
+        # transformers reports that the new head is untrained, which is the point of fine-tuning.
+        quiet_libraries()
     configure_threads(args.threads)
     task = load_task_from_args(args)
     settings = FinetuneSettings(
@@ -156,10 +180,12 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     )
     surrogate = load_surrogate(args.surrogate)
     out = finetune_classifier(surrogate, task, args.out, settings, progress=not args.quiet)
-    print(
-        f"{out}: {task.label_kind} model on {task.name} ({len(task.examples)} examples); "
-        f"embed it with `fute embed-model hf:{out}`"
-    )
+    if not args.quiet:
+        available = len(task.examples)
+        used = examples_used(min(available, args.max_examples or available), available, args.max_examples)
+        print(
+            f"{out}: {task.label_kind} model on {task.name} ({used}); embed it with `fute embed-model hf:{out}`"
+        )
     return 0
 
 
@@ -175,12 +201,14 @@ def register_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("data", help="task file or folder (as for `fute embed`)")
     p.add_argument("-o", "--out", required=True, help="new folder for the model")
     add_surrogate(p)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--lr", type=float, default=5e-5)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--max-examples", type=int, help="cap on training examples (seeded sample)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=2, help="training passes (default 2)")
+    p.add_argument("--lr", type=float, default=5e-5, help="AdamW learning rate (default 5e-5)")
+    p.add_argument("--batch-size", type=int, default=32, help="examples per step (default 32)")
+    p.add_argument("--max-length", type=int, default=128, help="tokens per example (default 128)")
+    p.add_argument(
+        "--max-examples", type=int, help="cap on training examples, a seeded sample (default: none, all)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the head, the order and the cap (default 0)")
     add_task_file(p)
-    add_runtime(p)
+    add_runtime(p, quiet_help="print nothing but errors")
     p.set_defaults(func=_cmd_finetune)

@@ -23,6 +23,7 @@ from fute.corpus import UnlabelledCorpus
 from fute.data.records import Example, TaskData
 from fute.embedding import TaskEmbedding, TaskInfo
 from fute.errors import ConfigError
+from fute.file_modes import chmod_like_open
 from fute.methods.base import EmbeddingMethod
 from fute.models.base import ModelAdapter, identity_hash, validate_outputs
 from fute.models.smollm2 import cache_root
@@ -83,6 +84,7 @@ def _write_cache(path: Path, preds: np.ndarray, adapter: ModelAdapter, corpus: U
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, predictions=preds, meta=np.array(json.dumps(meta)))
+        chmod_like_open(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -185,12 +187,12 @@ def embed_model(
         ModelError: the model misbehaved; nothing was cached or written.
     """
     name = info.name if info is not None else _adapter_name(adapter)
+    if calibrate and adapter.output_kind != "soft":  # before the model runs, not after
+        raise ConfigError(f"calibration applies to soft labels; model {name} is a regressor")
     preds = predict_corpus(
         adapter, corpus, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size, progress=progress
     )
     if calibrate:
-        if adapter.output_kind != "soft":
-            raise ConfigError(f"calibration applies to soft labels; model {name} is a regressor")
         preds = validate_outputs(calibrate_soft(preds), adapter, len(corpus), f"{name} (calibrated)")
     if adapter.output_kind == "regression" and float(np.std(preds)) == 0.0:
         logger.warning("model %s gives the same score on all of U: its embedding carries little", name)

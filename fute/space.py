@@ -93,15 +93,53 @@ class EmbeddingSpace:
         )
 
 
+def _show(value: Any) -> str:
+    """A field value as a user types it: ``mean_sq``, ``4096``, ``none`` for a missing one."""
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _settings_of(space: EmbeddingSpace) -> dict[str, Any]:
+    try:
+        return space.settings_dict()
+    except ValueError:  # not JSON: compare it whole
+        return {"settings": space.settings}
+
+
+def space_differences(a: EmbeddingSpace, b: EmbeddingSpace) -> list[str]:
+    """Every field that keeps ``a`` and ``b`` apart, as ``field: value_a != value_b``.
+
+    Settings are compared key by key (``estimator: mean_sq != batch_sq``), so a user sees
+    which ``--set`` flag differs; the corpus differs only when both spaces have one. An
+    empty list means embeddings of ``a`` and ``b`` may be compared.
+    """
+    ia, ib = a.identity(), b.identity()
+    diffs: list[str] = []
+    for key in ia:
+        if ia[key] == ib[key]:
+            continue
+        if key == "settings":
+            sa, sb = _settings_of(a), _settings_of(b)
+            for name in sorted(set(sa) | set(sb)):
+                if sa.get(name) != sb.get(name):
+                    diffs.append(f"{name}: {_show(sa.get(name))} != {_show(sb.get(name))}")
+        else:
+            diffs.append(f"{key}: {_show(ia[key])} != {_show(ib[key])}")
+    if a.corpus is not None and b.corpus is not None and a.corpus != b.corpus:
+        diffs.append(f"corpus: {a.corpus} != {b.corpus}")
+    return diffs
+
+
 def check_same_space(a: EmbeddingSpace, b: EmbeddingSpace, what_a: str = "a", what_b: str = "b") -> None:
     """Raise :class:`SpaceMismatchError` unless embeddings of ``a`` and ``b`` may be compared.
 
-    The message lists each field that differs, so the user sees *why*.
+    The message lists each field that differs (:func:`space_differences`), so the user
+    sees *why*.
     """
-    ia, ib = a.identity(), b.identity()
-    diffs = [f"{k}: {ia[k]!r} != {ib[k]!r}" for k in ia if ia[k] != ib[k]]
-    if a.corpus is not None and b.corpus is not None and a.corpus != b.corpus:
-        diffs.append(f"corpus: {a.corpus!r} != {b.corpus!r}")
+    diffs = space_differences(a, b)
     if diffs:
         raise SpaceMismatchError(
             f"cannot compare {what_a} and {what_b}: they live in different embedding spaces ("

@@ -211,7 +211,9 @@ def _load_weights_strict(model: nn.Module, folder: Path) -> None:
     """Load every weight file and fail loudly on a missing or unexpected backbone key.
 
     Checkpoints often carry a task head or an LM head (``lm_head``, ``classifier``) and a
-    prefix (``bert.``) the bare backbone lacks; those are stripped, everything else must match.
+    prefix (``bert.``) the bare backbone lacks; those are stripped, everything else must match:
+    a tensor under one of the backbone's modules that the backbone lacks (a 12-layer
+    checkpoint for a 6-layer config, a renamed tensor) is an error, not dropped.
     """
     state: dict[str, torch.Tensor] = {}
     for path in _weight_files(folder):
@@ -223,11 +225,30 @@ def _load_weights_strict(model: nn.Module, folder: Path) -> None:
             state.update(torch.load(path, map_location="cpu", weights_only=True))
     expected = model.state_dict()
     prefix = getattr(model, "base_model_prefix", "")
+    top_level = {name for name, _ in model.named_children()} | {k.split(".", 1)[0] for k in expected}
     remapped: dict[str, torch.Tensor] = {}
+    unexpected: list[str] = []
+    heads: list[str] = []
     for key, tensor in state.items():
-        k = key[len(prefix) + 1 :] if prefix and key.startswith(prefix + ".") else key
+        prefixed = bool(prefix) and key.startswith(prefix + ".")
+        k = key[len(prefix) + 1 :] if prefixed else key
         if k in expected:
             remapped[k] = tensor
+        elif k.endswith("position_ids"):
+            continue  # a buffer of fixed values that some transformers versions do not register
+        elif prefixed or k.split(".", 1)[0] in top_level:
+            unexpected.append(key)
+        else:
+            heads.append(key)
+    if unexpected:
+        raise ConfigError(
+            f"{folder}: weights hold {len(unexpected)} tensors the {type(model).__name__} backbone does not "
+            f"have, e.g. {sorted(unexpected)[:5]}; is config.json the checkpoint's own?"
+        )
+    if heads:
+        logger.info(
+            "%s: left out %d tensors outside the backbone (heads), e.g. %s", folder, len(heads), heads[:3]
+        )
     missing = sorted(k for k in expected if k not in remapped and not k.endswith("position_ids"))
     # T5 ties encoder.embed_tokens to shared; either name carries the weights.
     if "encoder.embed_tokens.weight" in missing and "shared.weight" in remapped:

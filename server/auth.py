@@ -1,7 +1,8 @@
 """Bearer-token auth: read-only and read-write tokens, checked in an interceptor.
 
 Only ``fute.v1.TaskSearch`` is guarded; health checks and reflection stay open so load
-balancers and ``grpcurl describe`` work without secrets (they reveal no data).
+balancers and ``grpcurl describe`` work without secrets (they reveal no data), within the
+budget of ``server.open_calls`` so that they cannot take the serving threads.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ WRITE_METHODS = frozenset(
 STREAM_REQUEST_METHODS = frozenset({"UpsertTasksStream"})
 
 
-def _token_of(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
+def token_of(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
+    """The bearer token of a call's metadata, ``None`` without one."""
     for key, value in metadata or ():
         if key == "authorization":
             text = value.decode() if isinstance(value, bytes) else str(value)
@@ -41,7 +43,8 @@ def _token_of(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
     return None
 
 
-def _matches(token: str, tokens: frozenset[str]) -> bool:
+def matches_any(token: str, tokens: frozenset[str]) -> bool:
+    """Whether ``token`` is one of ``tokens``, compared in constant time."""
     # Constant-time comparison against every token, so timing says nothing.
     found = False
     for t in tokens:
@@ -56,6 +59,24 @@ def _deny(method: str, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHan
     if method in STREAM_REQUEST_METHODS:
         return grpc.stream_unary_rpc_method_handler(abort)
     return grpc.unary_unary_rpc_method_handler(abort)
+
+
+def refusal(
+    method: str, token: str | None, read_tokens: frozenset[str], write_tokens: frozenset[str]
+) -> tuple[grpc.StatusCode, str] | None:
+    """Why a call of ``method`` with ``token`` is refused (code, message), ``None`` if allowed.
+
+    The one rule for gRPC (:class:`AuthInterceptor`) and HTTP (``server.http_api``).
+    """
+    if token is None:
+        return grpc.StatusCode.UNAUTHENTICATED, "missing 'authorization: Bearer <token>'"
+    can_write = matches_any(token, write_tokens)
+    if not can_write and not matches_any(token, read_tokens):
+        log.warning("rejected unknown token for %s", method)
+        return grpc.StatusCode.UNAUTHENTICATED, "unknown token"
+    if method in WRITE_METHODS and not can_write:
+        return grpc.StatusCode.PERMISSION_DENIED, f"{method} needs a read-write token"
+    return None
 
 
 class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -74,13 +95,8 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if not full.startswith(SERVICE_PREFIX):
             return continuation(handler_call_details)
         method = full[len(SERVICE_PREFIX) :]
-        token = _token_of(handler_call_details.invocation_metadata)
-        if token is None:
-            return _deny(method, grpc.StatusCode.UNAUTHENTICATED, "missing 'authorization: Bearer <token>'")
-        can_write = _matches(token, self._write)
-        if not can_write and not _matches(token, self._read):
-            log.warning("rejected unknown token for %s", method)
-            return _deny(method, grpc.StatusCode.UNAUTHENTICATED, "unknown token")
-        if method in WRITE_METHODS and not can_write:
-            return _deny(method, grpc.StatusCode.PERMISSION_DENIED, f"{method} needs a read-write token")
+        token = token_of(handler_call_details.invocation_metadata)
+        refused = refusal(method, token, self._read, self._write)
+        if refused is not None:
+            return _deny(method, *refused)
         return continuation(handler_call_details)

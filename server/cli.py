@@ -7,33 +7,49 @@ the same subcommands stand-alone.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
-import os
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
+from fute.cli_args import add_task_file
+from fute.errors import FuteError
 from fute_client import TaskSearchClient
 from fute_client.errors import TaskSearchError
-from fute_client.types import Condition, Filter, Hit, QueryTarget
+from fute_client.types import Condition, Filter, Hit, QueryTarget, SpaceIdentity
 from server.config import DEFAULT_MAX_MESSAGE_BYTES, DEVICES, ServerConfig, StoreConfig
+from server.connection import add_connection_args, connect
+from server.dataset_query import DatasetQuery, embed_for_space, is_same_task
+from server.embedding_upload import identity_of
+from server.space_cli import register_space_commands
 
 log = logging.getLogger(__name__)
-
-TOKEN_ENV = "FUTE_TOKEN"
 
 
 def _read_tokens(path: Path | None) -> frozenset[str]:
     """Tokens from a file, one per line (files keep them out of ``ps`` and shell history)."""
     if path is None:
         return frozenset()
-    tokens = frozenset(line.strip() for line in path.read_text().splitlines() if line.strip())
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        _exit_2(f"error: cannot read token file {path}: {exc.strerror if isinstance(exc, OSError) else exc}")
+    tokens = frozenset(line.strip() for line in text.splitlines() if line.strip())
     if not tokens:
-        raise SystemExit(f"error: token file {path} holds no tokens")
+        _exit_2(f"error: token file {path} holds no tokens")
     return tokens
+
+
+def _exit_2(message: str) -> NoReturn:
+    """Stop ``fute serve`` before it starts: one line on stderr, exit code 2 (bad setup)."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _positive_int(text: str) -> int:
@@ -61,25 +77,22 @@ def _serve(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         grace_s=args.grace,
+        http_port=args.http_port,
+        http_host=args.http_host,
     )
     try:
         return serve(config)
-    except TaskSearchError as exc:
-        # A corrupted store, a store in use, an unavailable GPU: one clear line, no traceback.
+    except (TaskSearchError, OSError) as exc:
+        # A corrupted store, a store in use, an unavailable GPU, a port in use, an
+        # unreadable TLS file: one clear line, no traceback.
         log.error("cannot start: %s", exc)
         return 2
-
-
-def _client(args: argparse.Namespace) -> TaskSearchClient:
-    token = args.token_file.read_text().strip() if args.token_file else os.environ.get(TOKEN_ENV)
-    roots = args.ca_cert.read_bytes() if args.ca_cert else None
-    return TaskSearchClient(args.server, token=token or None, root_certificates=roots, timeout=args.timeout)
 
 
 def _filter(args: argparse.Namespace) -> Filter | None:
     must: list[Condition] = []
     must_not: list[Condition] = []
-    if args.kind:
+    if args.kind and args.kind != "any":
         must.append(Condition("kind", (args.kind,)))
     if args.task_type:
         must.append(Condition("task_type", tuple(args.task_type)))
@@ -93,22 +106,47 @@ def _filter(args: argparse.Namespace) -> Filter | None:
     return None if flt.is_empty() else flt
 
 
-def _targets(args: argparse.Namespace) -> list[QueryTarget]:
+@dataclass(frozen=True)
+class _Queries:
+    """What a search or rank sends: the targets, the identity their vectors claim, the data file."""
+
+    targets: list[QueryTarget]
+    identity: SpaceIdentity | None = None
+    dataset: DatasetQuery | None = None
+
+
+def _file_identity(paths: list[Path]) -> tuple[list[QueryTarget], SpaceIdentity | None]:
+    """Vectors of embedding files and their one shared identity."""
+    from fute.embedding import load_embedding
+    from fute.space import check_same_space
+
+    embs = [load_embedding(p) for p in paths]
+    if not embs:
+        return [], None
+    for path, emb in zip(paths[1:], embs[1:], strict=True):
+        check_same_space(embs[0].space, emb.space, str(paths[0]), str(path))
+    return [e.vector for e in embs], identity_of(embs[0].space)
+
+
+def _queries(args: argparse.Namespace, client: TaskSearchClient) -> _Queries:
+    if args.data is not None:
+        if args.id or args.vector or args.embedding:
+            raise FuteError("--data is the whole query: leave out --id, --vector and --embedding")
+        query = embed_for_space(client.describe_space(args.space), args)
+        return _Queries([query.embedding.vector], query.identity, query)
     targets: list[QueryTarget] = list(args.id or [])
     for path in args.vector or []:
         arr = np.load(path)
         targets.extend([arr] if arr.ndim == 1 else list(arr))
-    for path in args.embedding or []:
-        from fute.embedding import load_embedding
-
-        targets.append(load_embedding(path).vector)
+    vectors, identity = _file_identity(list(args.embedding or []))
+    targets.extend(vectors)
     if not targets:
-        raise SystemExit("error: give a query with --id, --vector FILE.npy or --embedding FILE")
-    return targets
+        raise FuteError("give a query with --data FILE, --id ID, --vector FILE.npy or --embedding FILE")
+    return _Queries(targets, identity)
 
 
 def _hit_row(rank: int, hit: Hit) -> dict[str, Any]:
-    return {
+    row: dict[str, Any] = {
         "rank": rank,
         "id": hit.id,
         "score": round(hit.score, 6),
@@ -116,61 +154,142 @@ def _hit_row(rank: int, hit: Hit) -> dict[str, Any]:
         "task_type": hit.task.task_type,
         "name": hit.task.name,
     }
+    if hit.predicted_gain is not None and hit.p_help is not None:
+        row["predicted_gain"] = round(hit.predicted_gain, 6)
+        row["p_help"] = round(hit.p_help, 6)
+    return row
 
 
-def _print_hits(title: str, hits: list[Hit]) -> None:
+def _print_hits(title: str, hits: Sequence[Hit]) -> None:
+    predicted = bool(hits) and hits[0].p_help is not None
     print(title)
-    print(f"{'rank':>4}  {'score':>8}  {'kind':<8} {'task_type':<16} id")
+    extra = f"  {'gain':>7}  {'P(help)':>7}" if predicted else ""
+    print(f"{'rank':>4}  {'cosine':>8}{extra}  {'kind':<8} {'task_type':<16} id")
     for rank, hit in enumerate(hits, 1):
-        print(f"{rank:>4}  {hit.score:8.4f}  {hit.task.kind:<8} {hit.task.task_type:<16} {hit.id}")
+        cells = f"  {hit.predicted_gain:+7.3f}  {hit.p_help:7.2f}" if predicted else ""
+        print(f"{rank:>4}  {hit.score:8.4f}{cells}  {hit.task.kind:<8} {hit.task.task_type:<16} {hit.id}")
 
 
+def _user_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A refused call is a user error: one line (status and detail) and exit 2, via fute's main."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except TaskSearchError as exc:
+            raise FuteError(f"{exc.code.name}: {exc}") from exc
+
+    return run
+
+
+def _without_self(query: _Queries, hits: list[Hit], k: int) -> list[Hit]:
+    """A data file's hits without its own indexed copy, cut to ``k`` (0: all)."""
+    if query.dataset is not None:
+        dataset = query.dataset
+        hits = [h for h in hits if not is_same_task(dataset, h.task.source.dataset_path, h.score)]
+    return hits[:k] if k else hits
+
+
+def _indexed_copy(client: TaskSearchClient, args: argparse.Namespace, query: _Queries) -> list[str]:
+    """Ids of the data file's own copy in the space (nearest hit, same file or same vector)."""
+    if query.dataset is None:
+        return []
+    (nearest,) = client.search(args.space, query.targets, k=1, expected_identity=query.identity)
+    return [h.id for h in nearest if is_same_task(query.dataset, h.task.source.dataset_path, h.score)]
+
+
+@_user_errors
 def _search(args: argparse.Namespace) -> int:
-    targets = _targets(args)
-    try:
-        with _client(args) as client:
-            results = client.search(
-                args.space, targets, k=args.k, filter=_filter(args), score_threshold=args.threshold
-            )
-    except TaskSearchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with connect(args) as client:
+        query = _queries(args, client)
+        k = args.k + 1 if query.dataset is not None else args.k
+        results = client.search(
+            args.space,
+            query.targets,
+            k=k,
+            filter=_filter(args),
+            score_threshold=args.threshold,
+            expected_identity=query.identity,
+        )
+    results = [_without_self(query, hits, args.k) for hits in results]
+    if query.dataset is not None:
+        print(query.dataset.describe(args.space), file=sys.stderr)
     if args.json:
         print(json.dumps([[_hit_row(r, h) for r, h in enumerate(hits, 1)] for hits in results], indent=1))
     else:
         for i, hits in enumerate(results):
-            label = targets[i] if isinstance(targets[i], str) else f"vector #{i}"
+            target = query.targets[i]
+            label = target if isinstance(target, str) else (args.data or f"vector #{i}")
             _print_hits(f"query {label}:", hits)
     return 0
 
 
+@_user_errors
 def _rank(args: argparse.Namespace) -> int:
-    targets = _targets(args)
-    if len(targets) != 1:
-        raise SystemExit("error: rank takes exactly one target")
-    try:
-        with _client(args) as client:
-            ranking = client.rank_sources(args.space, targets[0], candidate_filter=_filter(args), k=args.k)
-    except TaskSearchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with connect(args) as client:
+        query = _queries(args, client)
+        if len(query.targets) != 1:
+            raise FuteError(f"rank takes exactly one target, got {len(query.targets)}")
+        # The target's own indexed copy is no candidate: leave it out of the candidate set
+        # itself, so the predictions are standardised over the real candidates only.
+        args.exclude_id = [*(args.exclude_id or []), *_indexed_copy(client, args, query)]
+        ranking = client.rank_sources(
+            args.space,
+            query.targets[0],
+            candidate_filter=_filter(args),
+            k=args.k,
+            expected_identity=query.identity,
+        )
+    if query.dataset is not None:
+        print(query.dataset.describe(args.space), file=sys.stderr)
     if args.json:
-        print(json.dumps([_hit_row(r, h) for r, h in enumerate(ranking, 1)], indent=1))
+        rows = [_hit_row(r, h) for r, h in enumerate(ranking, 1)]
+        print(
+            json.dumps(
+                {
+                    "ranking": rows,
+                    "none_expected_to_help": ranking.none_expected_to_help,
+                    "advice": ranking.advice,
+                    "candidates": ranking.candidates,
+                },
+                indent=1,
+            )
+        )
     else:
         _print_hits("candidate source tasks, best first:", ranking)
+        if ranking.advice:
+            print(ranking.advice)
     return 0
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    """``--data FILE`` and how to read and embed it (the space supplies the recipe)."""
+    g = p.add_argument_group(
+        "query by a data file",
+        "--data FILE embeds a labelled dataset (as `fute embed` reads it) with exactly the "
+        "space's method and settings, read from the server, then queries with it",
+    )
+    g.add_argument("--data", help="labelled data file or folder to embed as the query")
+    add_task_file(g)  # type: ignore[arg-type]  # an argument group takes the same add_argument
+    g.add_argument(
+        "--max-examples",
+        type=_positive_int,
+        help="cap on examples embedded (default: the method's own, 1000 for every method)",
+    )
+    g.add_argument("--surrogate", help="surrogate model name or folder (default: the one the space names)")
+    g.add_argument("--threads", type=int, help="torch threads (default: one per core)")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
 def _client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", default="127.0.0.1:50051", help="host:port of the server")
     p.add_argument("--space", required=True, help="space to search")
-    p.add_argument("--token-file", type=Path, help=f"file holding a bearer token (else ${TOKEN_ENV})")
-    p.add_argument("--ca-cert", type=Path, help="PEM CA certificate: connect with TLS")
-    p.add_argument("--timeout", type=float, default=30.0, help="deadline per call in seconds")
+    add_connection_args(p)
     p.add_argument("--id", action="append", help="query by a stored task id (repeatable)")
     p.add_argument("--vector", action="append", type=Path, help=".npy file of one or more query vectors")
     p.add_argument("--embedding", action="append", type=Path, help="fute embedding file (.safetensors)")
-    p.add_argument("--kind", choices=("dataset", "model"), help="only tasks of this kind")
+    _data_args(p)
     p.add_argument("--task-type", action="append", help="only tasks of these types (repeatable)")
     p.add_argument("--tag", action="append", help="only tasks with any of these tags (repeatable)")
     p.add_argument("--exclude-tag", action="append", help="no tasks with these tags (repeatable)")
@@ -180,7 +299,15 @@ def _client_args(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``serve``, ``search`` and ``rank`` to an argparse subparsers action."""
-    p = subparsers.add_parser("serve", help="run the TaskSearch gRPC server over a store directory")
+    p = subparsers.add_parser(
+        "serve",
+        help="run the TaskSearch gRPC server over a store directory",
+        description="Serve a store directory over gRPC (the TaskSearch API of proto/fute/v1): SQLite holds "
+        "every task embedding, one FAISS index per space answers searches. Health reports SERVING once "
+        "the indexes are loaded; reflection, bearer-token auth (--read-token-file, --write-token-file) "
+        "and TLS (--tls-cert, --tls-key) are optional; SIGTERM drains calls for --grace seconds. "
+        "See docs/service.md.",
+    )
     p.add_argument("--store", type=Path, required=True, help="store directory (created if missing)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind ([::] for all)")
     p.add_argument("--port", type=int, default=50051, help="TCP port (0: any free one)")
@@ -204,16 +331,45 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tls-cert", type=Path, help="PEM certificate chain (enables TLS)")
     p.add_argument("--tls-key", type=Path, help="PEM private key")
     p.add_argument("--grace", type=float, default=10.0, help="seconds to drain calls on shutdown")
+    p.add_argument(
+        "--http-port",
+        type=int,
+        help="also serve the HTTP/JSON API and the browser console on this port (0: any free one)",
+    )
+    p.add_argument("--http-host", help="interface of the HTTP server (default: --host)")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     p.set_defaults(func=_serve)
 
-    p = subparsers.add_parser("search", help="find tasks similar to a task id or vector on a server")
+    p = subparsers.add_parser(
+        "search",
+        help="find tasks similar to a task id or vector on a server",
+        description="Ask a TaskSearch server for the k tasks nearest to a query in one space, by cosine "
+        "similarity of their task embeddings. The query is a stored task (--id), vectors (--vector "
+        "FILE.npy), an embedding file (--embedding) or a labelled data file (--data), embedded with the "
+        "space's own method and settings; --task-type, --tag, --kind and the exclusions narrow the results.",
+    )
     _client_args(p)
     p.add_argument("-k", type=int, default=10, help="results per query")
     p.add_argument("--threshold", type=float, help="keep hits with cosine >= this")
+    p.add_argument("--kind", choices=("dataset", "model"), help="only tasks of this kind (default: both)")
     p.set_defaults(func=_search)
 
-    p = subparsers.add_parser("rank", help="rank candidate source tasks for a target task on a server")
+    p = subparsers.add_parser(
+        "rank",
+        help="rank candidate source tasks for a target task on a server",
+        description="Rank the candidate source tasks of a space for one target task, best first, by the "
+        "similarity of their task embeddings: which task to train on before the target (intermediate-task "
+        "transfer). The target is --id, --vector, --embedding or --data; a data file's own indexed copy "
+        "is left out of its ranking.",
+    )
     _client_args(p)
     p.add_argument("-k", type=int, default=0, help="how many sources (0: all)")
+    p.add_argument(
+        "--kind",
+        choices=("dataset", "model", "any"),
+        default="dataset",
+        help="candidates of this kind (default dataset: one fine-tunes on datasets, not on a "
+        "lexicon or a prompt; any: models too)",
+    )
     p.set_defaults(func=_rank)
+    register_space_commands(subparsers)

@@ -36,6 +36,12 @@ class StoreConfig:
         max_queries: queries per FindSimilarTasks call.
         max_batch: tasks per upsert request (or per streamed batch).
         max_matrix_ids: tasks in one SimilarityMatrix call.
+        max_reply_bytes: largest reply a read may build; a call whose reply is
+            estimated (from its own numbers, before any record is loaded) to exceed it
+            is RESOURCE_EXHAUSTED. The server sets it to its ``max_message_bytes``.
+        transfer_predictor: JSON file of the predictor of transfer gain and P(help) that
+            RankSourceTasks applies (``fute.transfer_prediction``); None: the packaged one,
+            calibrated on the suite's measured transfer.
     """
 
     path: Path
@@ -45,6 +51,8 @@ class StoreConfig:
     max_queries: int = 256
     max_batch: int = 10_000
     max_matrix_ids: int = 1024
+    max_reply_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    transfer_predictor: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,9 @@ class ServerConfig:
         tls_cert: PEM certificate chain file; TLS is on when set (with ``tls_key``).
         tls_key: PEM private key file.
         grace_s: seconds in-flight calls get to finish on shutdown.
+        http_port: port of the HTTP/JSON API and console (``server.http_api``); None: no
+            HTTP server, 0: any free one.
+        http_host: interface of the HTTP server; None: ``host``.
     """
 
     store: StoreConfig
@@ -79,6 +90,8 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     grace_s: float = 10.0
+    http_port: int | None = None
+    http_host: str | None = None
 
     @property
     def threads_per_call(self) -> int:

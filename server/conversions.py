@@ -34,8 +34,7 @@ def upsert_args(req: pb.UpsertTasksRequest) -> UpsertArgs:
             tasks.append(cv.task_from_proto(msg))
         except TaskSearchError as exc:
             errors.append(ItemError(msg.id or f"#{i}", exc.code.name, str(exc)))
-    identity = cv.identity_from_proto(req.expected_identity) if req.HasField("expected_identity") else None
-    return UpsertArgs(req.space, tasks, errors, identity)
+    return UpsertArgs(req.space, tasks, errors, expected_identity(req))
 
 
 def merge_results(result: UpsertResult, decode_errors: list[ItemError]) -> pb.UpsertTasksResponse:
@@ -48,10 +47,27 @@ def merge_results(result: UpsertResult, decode_errors: list[ItemError]) -> pb.Up
     return cv.upsert_result_to_proto(merged)
 
 
+def check_metric(value: int) -> None:
+    """INVALID_ARGUMENT unless ``value`` is a metric the server has (cosine, or unset)."""
+    if value not in (pb.METRIC_UNSPECIFIED, pb.METRIC_COSINE):
+        raise InvalidArgumentError(
+            f"unknown metric enum value {value}; valid: METRIC_COSINE (or METRIC_UNSPECIFIED)"
+        )
+
+
 def optional_filter(msg: pb.Filter) -> Filter | None:
     """A filter, or ``None`` when the message is empty."""
     flt = cv.filter_from_proto(msg)
     return None if flt.is_empty() else flt
+
+
+def expected_identity(
+    req: pb.FindSimilarTasksRequest | pb.RankSourceTasksRequest | pb.UpsertTasksRequest,
+) -> SpaceIdentity | None:
+    """The identity a request's vectors claim, or ``None`` when it claims none."""
+    if not req.HasField("expected_identity"):
+        return None
+    return cv.identity_from_proto(req.expected_identity)
 
 
 def queries(req: pb.FindSimilarTasksRequest) -> list[QueryTarget]:

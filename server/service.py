@@ -22,6 +22,7 @@ from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
 from fute_client.errors import DeadlineExceededError, TaskSearchError, UnavailableError
 from fute_client.types import ServerInfo
 from server import conversions as sc
+from server.echo import capped
 from server.store import TaskStore
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,15 @@ ERROR_DOMAIN = "fute.v1.TaskSearch"
 
 
 def abort_with(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, reason: str) -> None:
-    """Abort the call with a status carrying an ErrorInfo detail (raises)."""
+    """Abort the call with a status carrying an ErrorInfo detail (raises).
+
+    The message is capped (``server.echo.capped``): it travels in trailers, and one over
+    the client's metadata limit would reach it as RESOURCE_EXHAUSTED instead of ``code``.
+    """
     info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)
     detail = any_pb2.Any()
     detail.Pack(info)
-    status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
+    status = status_pb2.Status(code=code.value[0], message=capped(message), details=[detail])
     context.abort_with_status(rpc_status.to_status(status))
 
 
@@ -84,6 +89,7 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
     @rpc
     def CreateSpace(self, request: pb.CreateSpaceRequest, context: grpc.ServicerContext) -> pb.Space:
         identity = cv.identity_from_proto(request.identity) if request.HasField("identity") else None
+        sc.check_metric(request.metric)
         space = self.store.create_space(
             request.name, request.dim, backend=cv.backend_from_proto(request.backend), identity=identity
         )
@@ -169,6 +175,7 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
             filter=sc.optional_filter(request.filter),
             score_threshold=request.score_threshold if request.HasField("score_threshold") else None,
             with_vectors=request.with_vectors,
+            expected_identity=sc.expected_identity(request),
         )
         return pb.FindSimilarTasksResponse(
             results=[pb.QueryResult(hits=[cv.hit_to_proto(h) for h in hits]) for hits in results]
@@ -183,8 +190,9 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
             sc.target(request),
             candidate_filter=sc.optional_filter(request.candidate_filter),
             k=request.k,
+            expected_identity=sc.expected_identity(request),
         )
-        return pb.RankSourceTasksResponse(ranking=[cv.hit_to_proto(h) for h in ranking])
+        return cv.ranking_to_proto(ranking)
 
     @rpc
     def SimilarityMatrix(

@@ -186,3 +186,79 @@ def test_cap_is_seeded_subset(tmp_path: Path) -> None:
     assert capped.examples == cap_examples(task, 10, seed=3).examples
     assert set(capped.examples) <= set(task.examples)
     assert cap_examples(task, 100) is task
+
+
+@pytest.mark.parametrize("name", ["bad.jsonl", "bad.csv", "bad.jsonl.gz"])
+def test_non_utf8_byte_names_file_line_and_offset(tmp_path: Path, name: str) -> None:
+    head = b"text,label\n" if name.endswith(".csv") else b'{"text": "fine", "label": "a"}\n'
+    bad = b"caf\xe9,b\n" if name.endswith(".csv") else b'{"text": "caf\xe9", "label": "b"}\n'
+    data = head + bad
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    offset = len(head) + bad.index(b"\xe9")
+    with pytest.raises(DataError, match=rf"{name}:2: not UTF-8 text \(byte 0xe9 at byte offset {offset}\)"):
+        load_task(path)
+
+
+def test_utf8_byte_order_mark_is_stripped(tmp_path: Path) -> None:
+    csv_path = tmp_path / "excel.csv"
+    csv_path.write_bytes(b"\xef\xbb\xbftext,label\nhello,a\nbye,b\n")
+    assert [ex.text for ex in load_task(csv_path).examples] == ["hello", "bye"]
+    jsonl_path = tmp_path / "notepad.jsonl"
+    jsonl_path.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(r) + "\n" for r in ROWS).encode())
+    assert load_task(jsonl_path).label_names == ("neg", "pos")
+
+
+def test_empty_label_cell_is_an_error_like_a_missing_label(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\nfine,pos\nnothing here,\nbad,neg\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"d\.csv:3: empty label field 'label'"):
+        load_task(path)
+    rows = [*ROWS[:2], {"text": "blank", "label": "  "}]
+    with pytest.raises(DataError, match=r"t\.jsonl:3: empty label field 'label'"):
+        load_task(write_jsonl(tmp_path / "t.jsonl", rows))
+
+
+def test_float_among_class_ids_is_an_error_not_regression(tmp_path: Path) -> None:
+    path = tmp_path / "stars.csv"
+    path.write_text("text,label\ngreat,5\nbad,1\nmeh,3\nhalf,4.5\n", encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"mixes label kinds.*int \(first at .*stars\.csv:2\).*float.*--label-kind"
+    ):
+        load_task(path)
+    rows = [{"text": "a", "label": 1}, {"text": "b", "label": 0}, {"text": "c", "label": 0.5}]
+    with pytest.raises(DataError, match="mixes label kinds"):
+        load_task(write_jsonl(tmp_path / "t.jsonl", rows))
+    # Said explicitly, the same file is a regression task.
+    assert load_task(path, label_kind="regression").label_kind == "regression"
+
+
+def test_hf_class_label_names_are_kept(tmp_path: Path) -> None:
+    import datasets
+
+    features = datasets.Features(
+        {
+            "text": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=["negative", "positive", "mixed"]),
+        }
+    )
+    ds = datasets.Dataset.from_dict(
+        {"text": ["good", "bad", "fine", "awful"], "label": [1, 0, 1, 0]}, features
+    )
+    ds.save_to_disk(str(tmp_path / "hf"))
+    task = load_task(tmp_path / "hf")
+    # The ClassLabel's names in its id order, the unused class included: ids keep their meaning.
+    assert task.label_names == ("negative", "positive", "mixed")
+    assert [ex.label for ex in task.examples] == [1, 0, 1, 0]
+    unlabelled = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, -1]}, features)
+    unlabelled.save_to_disk(str(tmp_path / "unlabelled"))
+    with pytest.raises(DataError, match=r"unlabelled: row 1: field 'label': -1 is not a class id"):
+        load_task(tmp_path / "unlabelled")
+
+
+def test_format_is_chosen_not_guessed(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "export.txt", ROWS)
+    assert load_task(path, fmt="jsonl").label_names == ("neg", "pos")
+    gz = tmp_path / "export.data"  # gzipped, whatever the name says
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert len(load_task(gz, fmt="jsonl").examples) == 4

@@ -11,7 +11,7 @@ import pytest
 from fute.embedding import TaskEmbedding, TaskInfo, load_embedding, save_embedding
 from fute.errors import EmbeddingFileError, SpaceMismatchError
 from fute.similarity import cosine_matrix
-from fute.space import EmbeddingSpace, check_same_space
+from fute.space import EmbeddingSpace, canonical_settings, check_same_space, space_differences
 
 SPACE = EmbeddingSpace(
     surrogate_name="mini",
@@ -47,7 +47,7 @@ def test_roundtrip_keeps_vector_space_and_task(tmp_path: Path) -> None:
 
 def test_cross_space_comparison_is_an_error_naming_the_difference() -> None:
     other = replace(SPACE, method="prompt")
-    with pytest.raises(SpaceMismatchError, match=r"method: 'fim' != 'prompt'"):
+    with pytest.raises(SpaceMismatchError, match=r"method: fim != prompt"):
         emb([1, 0, 0, 0]).cosine(emb([1, 0, 0, 0], other))
     with pytest.raises(SpaceMismatchError, match="surrogate_hash"):
         cosine_matrix([emb([1, 0, 0, 0]), emb([1, 0, 0, 0], replace(SPACE, surrogate_hash="zzz"))])
@@ -94,3 +94,12 @@ def test_bad_vectors_and_files(tmp_path: Path) -> None:
     save_file({"vector": np.zeros(4, dtype=np.float32)}, str(tmp_path / "foreign.safetensors"))
     with pytest.raises(EmbeddingFileError, match="format None"):
         load_embedding(tmp_path / "foreign.safetensors")
+
+
+def test_settings_differences_are_listed_key_by_key_as_flags() -> None:
+    a = replace(SPACE, settings=canonical_settings({"estimator": "mean_sq", "epochs": 1}))
+    b = replace(SPACE, settings=canonical_settings({"estimator": "batch_sq", "epochs": 1, "lr": 0.1}))
+    assert space_differences(a, b) == ["estimator: mean_sq != batch_sq", "lr: none != 0.1"]
+    assert space_differences(a, a) == []
+    with pytest.raises(SpaceMismatchError, match="estimator: mean_sq != batch_sq"):
+        check_same_space(a, b)

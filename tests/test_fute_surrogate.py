@@ -113,3 +113,31 @@ def test_truncated_checkpoint_fails_loudly(tmp_path: Path, surrogate: Surrogate)
     save_file(state, str(weights), metadata={"format": "pt"})
     with pytest.raises(ConfigError, match=r"weights lack 1 backbone tensors"):
         load_surrogate(tmp_path)
+
+
+def test_unexpected_backbone_tensor_fails_loudly(tmp_path: Path, surrogate: Surrogate) -> None:
+    """A tensor under the backbone's own modules that the config lacks is an error; a head is not."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import BertConfig, BertModel
+
+    BertModel(
+        BertConfig(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=100
+        )
+    ).save_pretrained(tmp_path)
+    surrogate.tokenizer.save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    state = load_file(str(weights))
+    state["classifier.weight"] = torch.zeros(2, 32)  # a task head: stripped
+    save_file(state, str(weights), metadata={"format": "pt"})
+    assert load_surrogate(tmp_path).num_parameters() > 0
+    # A second layer, as in a deeper checkpoint under a shallower config.
+    state["encoder.layer.1.output.dense.weight"] = torch.zeros(32, 64)
+    save_file(state, str(weights), metadata={"format": "pt"})
+    with pytest.raises(
+        ConfigError,
+        match=r"weights hold 1 tensors the BertModel backbone does not have, "
+        r"e\.g\. \['encoder\.layer\.1\.output\.dense\.weight'\]",
+    ):
+        load_surrogate(tmp_path)

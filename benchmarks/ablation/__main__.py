@@ -36,7 +36,14 @@ from fute.data.split import cap_examples
 from fute.embedding import load_embedding
 from fute.evaluation.ground_truth import GroundTruth, load_ground_truth
 from fute.evaluation.metrics import spearman
-from fute.evaluation.rankings import METRICS, RankerResult, evaluate_ranker, oracle_scores, random_result
+from fute.evaluation.rankings import (
+    METRICS,
+    RankerResult,
+    evaluate_ranker,
+    oracle_scores,
+    paired_differences,
+    random_result,
+)
 from fute.evaluation.report import markdown_table
 from fute.methods.fisher_shaping import NORMALISATIONS as NORMS
 from fute.methods.fisher_shaping import PARAMETER_SETS
@@ -146,22 +153,6 @@ def seed_ceiling(gt: GroundTruth) -> float:
     return float(
         np.mean([spearman(gt.seed_scores(t, seeds[0]), gt.seed_scores(t, seeds[1])) for t in gt.targets])
     )
-
-
-def paired_differences(
-    chosen: RankerResult, other: RankerResult, resamples: int = 4000
-) -> dict[str, tuple[float, float, float]]:
-    """Mean per-target difference chosen - other, with a 95% paired bootstrap interval over targets."""
-    rng = np.random.default_rng(0)
-    mine = {t.target: t.values for t in chosen.per_target}
-    theirs = {t.target: t.values for t in other.per_target}
-    targets = sorted(mine)
-    out = {}
-    for m in METRICS:
-        d = np.asarray([mine[t][m] - theirs[t][m] for t in targets])
-        means = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
-        out[m] = (float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)))
-    return out
 
 
 def held_out_selection(

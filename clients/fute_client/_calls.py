@@ -20,6 +20,7 @@ from fute_client.types import (
     Hit,
     Page,
     QueryTarget,
+    Ranking,
     ServerInfo,
     Snapshot,
     Space,
@@ -168,6 +169,7 @@ def search(
     filter: Filter | None = None,
     score_threshold: float | None = None,
     with_vectors: bool = False,
+    expected_identity: SpaceIdentity | None = None,
 ) -> Call[list[list[Hit]]]:
     req = pb.FindSimilarTasksRequest(
         space=space,
@@ -178,6 +180,8 @@ def search(
     )
     if score_threshold is not None:
         req.score_threshold = score_threshold
+    if expected_identity is not None:
+        req.expected_identity.CopyFrom(cv.identity_to_proto(expected_identity))
     return Call(
         "FindSimilarTasks",
         req,
@@ -186,15 +190,21 @@ def search(
 
 
 def rank_sources(
-    space: str, target: QueryTarget, candidate_filter: Filter | None = None, k: int = 0
-) -> Call[list[Hit]]:
+    space: str,
+    target: QueryTarget,
+    candidate_filter: Filter | None = None,
+    k: int = 0,
+    expected_identity: SpaceIdentity | None = None,
+) -> Call[Ranking]:
     req = pb.RankSourceTasksRequest(
         space=space,
         target=cv.query_to_proto(target),
         candidate_filter=cv.filter_to_proto(candidate_filter),
         k=k,
     )
-    return Call("RankSourceTasks", req, lambda r: [cv.hit_from_proto(h) for h in r.ranking])
+    if expected_identity is not None:
+        req.expected_identity.CopyFrom(cv.identity_to_proto(expected_identity))
+    return Call("RankSourceTasks", req, cv.ranking_from_proto)
 
 
 def similarity_matrix(space: str, ids: Sequence[str]) -> Call[tuple[list[str], np.ndarray]]:

@@ -18,6 +18,7 @@ from fute_client.types import (
     Hit,
     Page,
     QueryTarget,
+    Ranking,
     ServerInfo,
     Snapshot,
     Space,
@@ -203,10 +204,18 @@ class TaskSearchClient:
         filter: Filter | None = None,
         score_threshold: float | None = None,
         with_vectors: bool = False,
+        expected_identity: SpaceIdentity | None = None,
         timeout: float | None = None,
     ) -> list[list[Hit]]:
-        """The ``k`` most similar tasks for each query (an id, or a row of vectors)."""
-        return self._run(calls.search(space, queries, k, filter, score_threshold, with_vectors), timeout)
+        """The ``k`` most similar tasks for each query (an id, or a row of vectors).
+
+        ``expected_identity``: the space the query vectors were embedded in; the server
+        answers FAILED_PRECONDITION, naming each differing field, when it is not the
+        space's own. Send it whenever a vector comes from an embedding file.
+        """
+        return self._run(
+            calls.search(space, queries, k, filter, score_threshold, with_vectors, expected_identity), timeout
+        )
 
     def rank_sources(
         self,
@@ -215,10 +224,15 @@ class TaskSearchClient:
         *,
         candidate_filter: Filter | None = None,
         k: int = 0,
+        expected_identity: SpaceIdentity | None = None,
         timeout: float | None = None,
-    ) -> list[Hit]:
-        """Candidate source tasks for intermediate training on ``target``, best first."""
-        return self._run(calls.rank_sources(space, target, candidate_filter, k), timeout)
+    ) -> Ranking:
+        """Candidate source tasks for intermediate training on ``target``, best first.
+
+        Each hit carries its cosine, ``predicted_gain`` and ``p_help``; the ranking says
+        whether any candidate is expected to help. ``expected_identity`` as in :meth:`search`.
+        """
+        return self._run(calls.rank_sources(space, target, candidate_filter, k, expected_identity), timeout)
 
     def similarity_matrix(
         self, space: str, ids: Sequence[str], *, timeout: float | None = None

@@ -23,6 +23,7 @@ from fute_client.types import (
     ItemError,
     Page,
     QueryTarget,
+    Ranking,
     ServerInfo,
     Snapshot,
     Space,
@@ -286,6 +287,10 @@ def hit_to_proto(hit: Hit) -> pb.Hit:
     msg = pb.Hit(id=hit.id, score=hit.score, metadata=task_msg.metadata)
     if hit.task.vector is not None:
         msg.vector.CopyFrom(task_msg.vector)
+    if hit.predicted_gain is not None:
+        msg.predicted_gain = hit.predicted_gain
+    if hit.p_help is not None:
+        msg.p_help = hit.p_help
     return msg
 
 
@@ -294,7 +299,33 @@ def hit_from_proto(msg: pb.Hit) -> Hit:
     task = task_from_proto(
         pb.Task(id=msg.id, metadata=msg.metadata, vector=msg.vector if msg.HasField("vector") else None)
     )
-    return Hit(id=msg.id, score=float(msg.score), task=task)
+    return Hit(
+        id=msg.id,
+        score=float(msg.score),
+        task=task,
+        predicted_gain=float(msg.predicted_gain) if msg.HasField("predicted_gain") else None,
+        p_help=float(msg.p_help) if msg.HasField("p_help") else None,
+    )
+
+
+def ranking_to_proto(ranking: Ranking) -> pb.RankSourceTasksResponse:
+    """A :class:`Ranking` as a reply."""
+    return pb.RankSourceTasksResponse(
+        ranking=[hit_to_proto(h) for h in ranking.hits],
+        none_expected_to_help=ranking.none_expected_to_help,
+        advice=ranking.advice,
+        candidates=ranking.candidates,
+    )
+
+
+def ranking_from_proto(msg: pb.RankSourceTasksResponse) -> Ranking:
+    """A reply as a :class:`Ranking`."""
+    return Ranking(
+        hits=tuple(hit_from_proto(h) for h in msg.ranking),
+        none_expected_to_help=msg.none_expected_to_help,
+        advice=msg.advice,
+        candidates=int(msg.candidates),
+    )
 
 
 # ------------------------------------------------------------------ the rest

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, overload
 
 import numpy as np
 
@@ -98,11 +98,43 @@ class Space:
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: the task (vector only if requested) and its cosine score."""
+    """One search result: the task (vector only if requested) and its cosine score.
+
+    In a source ranking, ``predicted_gain`` (expected target score after this source
+    minus the target alone) and ``p_help`` (probability that gain is positive) are set;
+    elsewhere they are ``None``.
+    """
 
     id: str
     score: float
     task: Task
+    predicted_gain: float | None = None
+    p_help: float | None = None
+
+
+@dataclass(frozen=True)
+class Ranking(Sequence[Hit]):
+    """Candidate sources best first, with the advice of the whole ranking.
+
+    A sequence of :class:`Hit` (iterate, index, ``len``), plus ``none_expected_to_help``
+    (no candidate reaches P(help) 0.5: train on the target alone), ``advice`` in words,
+    and ``candidates``, how many the predictions were standardised over.
+    """
+
+    hits: tuple[Hit, ...]
+    none_expected_to_help: bool = False
+    advice: str = ""
+    candidates: int = 0
+
+    @overload
+    def __getitem__(self, i: int) -> Hit: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Hit]: ...
+    def __getitem__(self, i: int | slice) -> Hit | Sequence[Hit]:
+        return self.hits[i]
+
+    def __len__(self) -> int:
+        return len(self.hits)
 
 
 @dataclass(frozen=True)

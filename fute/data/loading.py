@@ -7,8 +7,6 @@ the field, so a user can open the file at the right place.
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import json
 import logging
 import math
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fute.data.records import LABEL_KINDS, Example, LabelKind, TaskData
+from fute.data.text_files import iter_text_lines
 from fute.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -43,6 +42,13 @@ class _Row:
     values: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _Table:
+    rows: list[_Row]
+    # Class names in id order when the file declares them (a datasets ClassLabel feature).
+    class_names: tuple[str, ...] | None = None
+
+
 def detect_format(path: Path) -> DataFormat:
     """Guess the format from the path; a folder is a Hugging Face ``save_to_disk`` folder."""
     if path.is_dir():
@@ -57,32 +63,29 @@ def detect_format(path: Path) -> DataFormat:
     ):
         if name.endswith(suffix):
             return fmt  # type: ignore[return-value]
-    raise ConfigError(f"{path}: cannot tell the format from the name; pass one of {list(DATA_FORMATS)}")
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+    raise ConfigError(
+        f"{path}: cannot tell the format from the name; choose it with --format "
+        f"(format: in a manifest), one of {list(DATA_FORMATS)}"
+    )
 
 
 def iter_jsonl_objects(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``("path:line", object)`` for each non-blank line of a JSON-lines file (``.gz`` too).
+    """``("path:line", object)`` for each non-blank line of a JSON-lines file (gzipped too).
 
     Raises:
-        DataError: a line that is not JSON, or not a JSON object, named by file and line.
+        DataError: a line that is not UTF-8, not JSON, or not a JSON object, named by file
+            and line.
     """
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                values = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
-            if not isinstance(values, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(values).__name__}")
-            yield f"{path}:{lineno}", values
+    for lineno, line in enumerate(iter_text_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            values = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+        if not isinstance(values, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(values).__name__}")
+        yield f"{path}:{lineno}", values
 
 
 def _jsonl_rows(path: Path) -> Iterator[_Row]:
@@ -91,15 +94,14 @@ def _jsonl_rows(path: Path) -> Iterator[_Row]:
 
 
 def _csv_rows(path: Path, delimiter: str) -> Iterator[_Row]:
-    with _open_text(path) as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        try:
-            for values in reader:
-                if None in values:
-                    raise DataError(f"{path}:{reader.line_num}: more cells than the header has columns")
-                yield _Row(f"{path}:{reader.line_num}", dict(values))
-        except csv.Error as exc:
-            raise DataError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from exc
+    reader = csv.DictReader(iter_text_lines(path), delimiter=delimiter)
+    try:
+        for values in reader:
+            if None in values:
+                raise DataError(f"{path}:{reader.line_num}: more cells than the header has columns")
+            yield _Row(f"{path}:{reader.line_num}", dict(values))
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from exc
 
 
 def _parquet_rows(path: Path) -> Iterator[_Row]:
@@ -116,7 +118,8 @@ def _parquet_rows(path: Path) -> Iterator[_Row]:
             row += 1
 
 
-def _hf_rows(path: Path, split: str) -> Iterator[_Row]:
+def _hf_table(path: Path, split: str, label_field: str) -> _Table:
+    """Rows of a ``save_to_disk`` folder; the ids of a ``ClassLabel`` label become its names."""
     import datasets
 
     try:
@@ -125,21 +128,36 @@ def _hf_rows(path: Path, split: str) -> Iterator[_Row]:
         raise DataError(f"{path}: not a Hugging Face dataset folder written by save_to_disk ({exc})") from exc
     if isinstance(ds, datasets.DatasetDict):
         if split not in ds:
-            raise DataError(f"{path}: no split {split!r}; it has {sorted(ds)}")
+            raise DataError(
+                f"{path}: no split {split!r}; it has {sorted(ds)} (choose one with --split; split: in a manifest)"
+            )
         ds = ds[split]
+    feature = ds.features.get(label_field)
+    names = tuple(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+    rows = []
     for row, values in enumerate(ds):
-        yield _Row(f"{path}: row {row}", dict(values))
+        where = f"{path}: row {row}"
+        label = values.get(label_field)
+        if names is not None and label is not None:
+            if not 0 <= label < len(names):  # -1 is how datasets marks an unlabelled row
+                raise DataError(
+                    f"{where}: field {label_field!r}: {label!r} is not a class id of its ClassLabel "
+                    f"(0..{len(names) - 1}: {list(names)})"
+                )
+            values = {**values, label_field: names[label]}
+        rows.append(_Row(where, dict(values)))
+    return _Table(rows, names)
 
 
-def iter_rows(path: Path, fmt: DataFormat, split: str = "train") -> Iterator[_Row]:
+def _read_table(path: Path, fmt: DataFormat, split: str, label_field: str) -> _Table:
     """Raw rows of a task file with their location, before validation."""
     if fmt == "jsonl":
-        return _jsonl_rows(path)
+        return _Table(list(_jsonl_rows(path)))
     if fmt in ("csv", "tsv"):
-        return _csv_rows(path, "," if fmt == "csv" else "\t")
+        return _Table(list(_csv_rows(path, "," if fmt == "csv" else "\t")))
     if fmt == "parquet":
-        return _parquet_rows(path)
-    return _hf_rows(path, split)
+        return _Table(list(_parquet_rows(path)))
+    return _hf_table(path, split, label_field)
 
 
 def _raw_kind(value: Any, from_text: bool) -> str:
@@ -169,23 +187,32 @@ def _raw_kind(value: Any, from_text: bool) -> str:
     return "str"
 
 
-def _infer_label_kind(rows: list[_Row], field: str, from_text: bool) -> LabelKind:
-    """Infer the label kind; mixed kinds are an error naming the first conflicting row."""
+_INFERRED: dict[frozenset[str], LabelKind] = {
+    frozenset({"str"}): "class",
+    frozenset({"int"}): "class",
+    frozenset({"float"}): "regression",
+    frozenset({"list"}): "soft",
+}
+
+
+def _infer_label_kind(path: Path, rows: list[_Row], field: str, from_text: bool) -> LabelKind:
+    """Infer the label kind; mixed kinds are an error naming the first row of each.
+
+    Integer labels are class ids, so integers mixed with floats are an error too: a float
+    among class ids is as likely a typo as a score, and guessing would silently turn a
+    classification task into a regression one.
+    """
     first: dict[str, str] = {}
     for row in rows:
         kind = _raw_kind(row.values[field], from_text)
         first.setdefault(kind, row.where)
-    kinds = set(first)
-    if kinds <= {"int", "str"} and len(kinds) == 1:
-        return "class"
-    if kinds <= {"int", "float"}:
-        return "regression" if "float" in kinds else "class"
-    if kinds == {"list"}:
-        return "soft"
+    inferred = _INFERRED.get(frozenset(first))
+    if inferred is not None:
+        return inferred
     seen = ", ".join(f"{k} (first at {w})" for k, w in sorted(first.items(), key=lambda kv: kv[1]))
     raise DataError(
-        f"field {field!r} mixes label kinds in one task: {seen}; "
-        "make them agree or pass label_kind explicitly"
+        f"{path}: field {field!r} mixes label kinds in one task: {seen}; make them agree or set the "
+        "label kind (--label-kind; label_kind: in a manifest)"
     )
 
 
@@ -264,8 +291,12 @@ def load_task(
             set of labels, for ``soft`` ``class_0..class_{k-1}``.
         split: which split of a ``DatasetDict`` folder to read.
 
+    A Hugging Face ``ClassLabel`` label keeps its names: ids map to them, and they are the
+    default ``label_names`` (in id order, unused classes included).
+
     Raises:
-        DataError: a malformed row (file, line, field named), no examples, mixed labels.
+        DataError: a malformed row (file, line, field named), a byte that is not UTF-8
+            (file, line, byte offset), an empty or missing label, no examples, mixed labels.
     """
     path = Path(path)
     if not path.exists():
@@ -273,17 +304,26 @@ def load_task(
     fmt = fmt or detect_format(path)
     if fmt not in DATA_FORMATS:
         raise ConfigError(f"unknown data format {fmt!r}; valid: {list(DATA_FORMATS)}")
+    if path.is_dir() and fmt != "hf":
+        raise DataError(f"{path}: a folder, not a {fmt} file; folders are read as hf (save_to_disk) folders")
     if label_kind is not None and label_kind not in LABEL_KINDS:
         raise ConfigError(f"unknown label kind {label_kind!r}; valid: {list(LABEL_KINDS)}")
     fields = fields or FieldMap()
-    rows = list(iter_rows(path, fmt, split))
+    table = _read_table(path, fmt, split, fields.label)
+    rows = table.rows
     if not rows:
         raise DataError(f"{path}: the dataset is empty (no examples)")
     for row in rows:
-        if row.values.get(fields.label) is None:
+        value = row.values.get(fields.label)
+        if value is None:
             raise DataError(f"{row.where}: missing label field {fields.label!r}")
+        if isinstance(value, str) and not value.strip():
+            # An empty CSV cell is a missing label, not a class named "".
+            raise DataError(f"{row.where}: empty label field {fields.label!r}")
     from_text = fmt in ("csv", "tsv")
-    kind = label_kind or _infer_label_kind(rows, fields.label, from_text)
+    kind = label_kind or _infer_label_kind(path, rows, fields.label, from_text)
+    if kind == "class" and label_names is None:
+        label_names = table.class_names
 
     texts = [
         (_text(row, fields.text, required=True) or "", _text(row, fields.text_pair, required=False))

@@ -130,3 +130,19 @@ def embedding_similarities(
     for name, emb in [*targets.items(), *sources.items()]:
         check_same_space(first.space, emb.space, first.task.name, name)
     return {t: {s: targets[t].cosine(sources[s]) for s in gt.sources(t)} for t in gt.targets}
+
+
+def paired_differences(
+    chosen: RankerResult, other: RankerResult, resamples: int = 4000
+) -> dict[str, tuple[float, float, float]]:
+    """Mean per-target difference chosen - other, with a 95% paired bootstrap interval over targets."""
+    rng = np.random.default_rng(0)
+    mine = {t.target: t.values for t in chosen.per_target}
+    theirs = {t.target: t.values for t in other.per_target}
+    targets = sorted(mine)
+    out = {}
+    for m in METRICS:
+        d = np.asarray([mine[t][m] - theirs[t][m] for t in targets])
+        means = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
+        out[m] = (float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)))
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import fields
 from typing import Any, Literal
@@ -30,13 +32,48 @@ def settings_class(method: str) -> type[Any]:
     return _TABLE[method][0]
 
 
+def _type_matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` may fill a settings field annotated ``hint`` (an int is a float, a bool no number)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_type_matches(value, arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is Literal:
+        return isinstance(value, str)  # membership is checked by the dataclass, listing the valid values
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if hint is float:
+        return isinstance(value, int | float)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is Literal:
+        return f"one of {list(typing.get_args(hint))}"
+    names = {int: "an integer", float: "a number", bool: "True or False", str: "a string", type(None): "None"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
 def make_settings(method: str, overrides: dict[str, Any] | None = None) -> Any:
-    """Settings for ``method`` with ``overrides``; an unknown key is an error listing the valid ones."""
+    """Settings for ``method`` with ``overrides``.
+
+    Raises:
+        ConfigError: an unknown key (listing the valid ones), or a value of the wrong type
+            (naming the expected type), before any model is loaded.
+    """
     cls = settings_class(method)
     valid = {f.name for f in fields(cls)}
     unknown = sorted(set(overrides or {}) - valid)
     if unknown:
         raise ConfigError(f"unknown {method} settings {unknown}; valid: {sorted(valid)}")
+    hints = typing.get_type_hints(cls)
+    for key, value in (overrides or {}).items():
+        if not _type_matches(value, hints[key]):
+            raise ConfigError(f"{method} setting {key!r} must be {_type_name(hints[key])}, got {value!r}")
     return cls(**(overrides or {}))
 
 

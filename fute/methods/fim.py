@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -52,6 +52,11 @@ logger = logging.getLogger(__name__)
 
 Estimator = Literal["batch_sq", "mean_sq", "example_sq"]
 ESTIMATORS: tuple[Estimator, ...] = ("batch_sq", "mean_sq", "example_sq")
+
+
+# Options added after spaces existed: left out of a space's settings while at these values,
+# so a missing key in a stored space means this value (fute.methods.from_space relies on it).
+NEUTRAL_SETTINGS: dict[str, Any] = {"transform": "none", "normalise": "none"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class FimMethod:
             settings_json(
                 self.settings,
                 exclude=("dim", "max_examples"),
-                neutral={"transform": "none", "normalise": "none"},
+                neutral=NEUTRAL_SETTINGS,
             ),
             self.settings.dim,
             self.sketch.name,

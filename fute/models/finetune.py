@@ -26,6 +26,7 @@ from fute.batching import encode, iter_batches
 from fute.data.records import TaskData
 from fute.data.split import cap_examples
 from fute.errors import ConfigError
+from fute.file_modes import chmod_dir_like_mkdir
 from fute.heads import task_loss
 from fute.runtime import seeded
 from fute.surrogate import Surrogate
@@ -155,6 +156,7 @@ def save_classifier(model: Any, tokenizer: Any, out: Path, meta: dict[str, Any])
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "fute_finetune.json").write_text(json.dumps(meta, indent=2))
+        chmod_dir_like_mkdir(tmp)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from fute.data.text_files import decode_utf8
 from fute.errors import ConfigError
 
 PROMPT_FORMAT = "fute-prompts/1"
@@ -118,7 +119,7 @@ def load_prompt_file(path: str | Path | None = None) -> dict[str, PromptSpec]:
         p = Path(path).expanduser()
         if not p.is_file():
             raise ConfigError(f"{p}: no such prompt file")
-        text, where = p.read_text(encoding="utf-8"), str(p)
+        text, where = decode_utf8(p.read_bytes(), str(p), ConfigError), str(p)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from fute.errors import ModelError, ModelNotFoundError
+from fute.file_modes import chmod_dir_like_mkdir
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def smollm2_dir(cache_dir: Path | None = None) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{_FOLDER}-", dir=target.parent))
         try:
             _convert(source, tmp)
+            chmod_dir_like_mkdir(tmp)
             if target.exists():  # a leftover without its marker file: incomplete, replace it
                 shutil.rmtree(target)
             os.replace(tmp, target)

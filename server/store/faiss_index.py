@@ -33,11 +33,47 @@ EXACT_SUBSET_MAX = 4096
 HNSW_REBUILD_FRACTION = 0.25
 
 
+# Rows normalised per block, so the float64 copy stays small (elements per block).
+_NORMALISE_BLOCK = 1 << 21
+# How far from 1 the norm of a float32 unit vector may be (rounding is ~1e-7 per value).
+UNIT_NORM_TOLERANCE = 1e-3
+
+
 def normalise(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (callers reject zero vectors first)."""
-    v = np.ascontiguousarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return np.ascontiguousarray(v / norms, dtype=np.float32)
+    """Rows scaled to unit L2 norm, the norm taken in float64.
+
+    In float32 the squares of values above ~1.8e19 overflow (the norm is inf, the row
+    becomes zeros) and those below ~1e-23 underflow (the norm is 0, the row NaN); in
+    float64 every finite non-zero float32 row has a finite non-zero norm, so this is
+    exact for every row :func:`invalid_rows` accepts. Callers reject the others first.
+    """
+    v = np.asarray(vectors, dtype=np.float32)
+    if v.ndim != 2:
+        raise ValueError(f"normalise takes a 2-d array, got shape {v.shape}")
+    out = np.empty(v.shape, dtype=np.float32)
+    step = max(1, _NORMALISE_BLOCK // max(1, v.shape[1]))
+    for start in range(0, len(v), step):
+        block = v[start : start + step].astype(np.float64)
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[start : start + step] = block / norms
+    return out
+
+
+def invalid_rows(vectors: np.ndarray) -> np.ndarray:
+    """Indices of the rows that cannot be indexed: a non-finite value, an all-zero row,
+    or a row whose float32 unit vector is not finite with norm 1 (within
+    :data:`UNIT_NORM_TOLERANCE`). The one check of upsert, queries, load and restore, so
+    whatever is accepted once loads again."""
+    v = np.asarray(vectors, dtype=np.float32)
+    if v.ndim != 2 or v.shape[1] == 0:
+        return np.arange(len(v))
+    finite = np.all(np.isfinite(v), axis=1)
+    unit = normalise(np.where(finite[:, None], v, 0.0))
+    unit_ok = np.all(np.isfinite(unit), axis=1)
+    norms = np.linalg.norm(np.where(unit_ok[:, None], unit, 0.0).astype(np.float64), axis=1)
+    good = finite & unit_ok & (np.abs(norms - 1.0) <= UNIT_NORM_TOLERANCE)
+    return np.flatnonzero(~good)
 
 
 def gpu_count() -> int:

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,17 +87,70 @@ def _ts(t: float | None) -> datetime | None:
     return None if t is None else datetime.fromtimestamp(t, tz=UTC)
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the schema to :data:`SCHEMA_VERSION` (the one migration function)."""
+# The columns every store of SCHEMA_VERSION has, per table (checked after migration).
+EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
+    "spaces": frozenset({"name", "dim", "backend", "identity", "space_key", "created"}),
+    "tasks": frozenset(
+        {
+            "vec_id",
+            "space",
+            "id",
+            "name",
+            "kind",
+            "task_type",
+            "label_names",
+            "dataset_path",
+            "model",
+            "prompt",
+            "created",
+            "updated",
+            "vector",
+            "crc",
+            "row_crc",
+        }
+    ),
+    "task_tags": frozenset({"vec_id", "tag"}),
+}
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """StoreCorruptedError unless every table and column of the schema is there."""
+    for table, columns in EXPECTED_COLUMNS.items():
+        # ``table`` is one of the constant names above, never request data.
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        missing = sorted(columns - have)
+        if missing:
+            raise StoreCorruptedError(
+                f"{path}: not a TaskSearch store: table {table!r} lacks columns {missing}"
+                if have
+                else f"{path}: not a TaskSearch store: no table {table!r}"
+            )
+
+
+def migrate(conn: sqlite3.Connection, path: Path | None = None, *, create: bool = True) -> None:
+    """Bring the schema to :data:`SCHEMA_VERSION` (the one migration function).
+
+    Each step is one transaction that sets ``user_version`` last, so a crash mid-step
+    leaves the store at the previous version. A database without the schema gets it only
+    when ``create`` is set and the database holds no tables at all: an unrelated SQLite
+    file is refused, never adopted (StoreCorruptedError).
+    """
+    where = f"{path}: " if path is not None else ""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreCorruptedError(
-            f"store schema version {version} is newer than this server's {SCHEMA_VERSION}"
+            f"{where}store schema version {version} is newer than this server's {SCHEMA_VERSION}"
         )
     if version < 1:
+        tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+        if not create or tables:
+            raise StoreCorruptedError(
+                f"{where}not a TaskSearch store (schema version {version}, {tables} schema objects)"
+            )
         with conn:
             conn.executescript(
                 """
+                BEGIN IMMEDIATE;
                 CREATE TABLE spaces (
                     name TEXT PRIMARY KEY,
                     dim INTEGER NOT NULL,
@@ -132,6 +185,7 @@ def migrate(conn: sqlite3.Connection) -> None:
                 );
                 CREATE INDEX task_tags_tag ON task_tags(tag, vec_id);
                 PRAGMA user_version = 1;
+                COMMIT;
                 """
             )
         log.info("created store schema version 1")
@@ -155,9 +209,13 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 
 class MetadataDB:
-    """One SQLite database file; callers serialise writes (``TaskStore`` holds the lock)."""
+    """One SQLite database file; callers serialise writes (``TaskStore`` holds the lock).
 
-    def __init__(self, path: Path) -> None:
+    ``create``: give a new (empty) database the schema; without it a file that is not
+    already a store is refused (restore must never adopt an empty or unrelated file).
+    """
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
         try:
             self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -171,9 +229,14 @@ class MetadataDB:
             self._conn.close()
             raise StoreCorruptedError(f"{path}: SQLite integrity check failed: {ok}")
         try:
-            migrate(self._conn)
+            migrate(self._conn, path, create=create)
+            check_schema(self._conn, path)
         except sqlite3.DatabaseError as exc:
+            self._conn.close()
             raise StoreCorruptedError(f"{path}: cannot migrate store ({exc})") from exc
+        except StoreCorruptedError:
+            self._conn.close()
+            raise
 
     def close(self) -> None:
         """Checkpoint the WAL into the main file and close."""
@@ -181,6 +244,12 @@ class MetadataDB:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._conn.close()
+
+    def totals(self) -> tuple[int, int]:
+        """(spaces, tasks) in the database."""
+        spaces = self._conn.execute("SELECT COUNT(*) FROM spaces").fetchone()[0]
+        tasks = self._conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+        return int(spaces), int(tasks)
 
     def backup_to(self, dest: Path) -> None:
         """A consistent copy of the database (SQLite's online backup)."""
@@ -204,21 +273,22 @@ class MetadataDB:
             )
 
     def spaces(self) -> list[SpaceRow]:
-        """All spaces by name."""
-        rows = self._conn.execute(
-            "SELECT name, dim, backend, identity, space_key, created FROM spaces ORDER BY name"
-        ).fetchall()
-        return [
-            SpaceRow(
-                name=r[0],
-                dim=r[1],
-                backend=r[2],
-                identity=SpaceIdentity(**json.loads(r[3])) if r[3] else None,
-                space_key=r[4],
-                created=r[5],
+        """All spaces by name; a row that does not decode is StoreCorruptedError."""
+        rows = self._fetch(
+            "SELECT name, dim, backend, identity, space_key, created FROM spaces ORDER BY name", ()
+        )
+        out: list[SpaceRow] = []
+        for r in rows:
+            try:
+                identity = SpaceIdentity(**json.loads(r[3])) if r[3] else None
+            except (TypeError, ValueError) as exc:
+                raise StoreCorruptedError(
+                    f"{self.path}: space {r[0]!r} has an unreadable identity ({exc})"
+                ) from exc
+            out.append(
+                SpaceRow(name=r[0], dim=r[1], backend=r[2], identity=identity, space_key=r[4], created=r[5])
             )
-            for r in rows
-        ]
+        return out
 
     def delete_space(self, name: str) -> int:
         """Delete a space and its tasks; returns the number of tasks."""
@@ -234,11 +304,18 @@ class MetadataDB:
 
     # ---------------------------------------------------------------- writes
 
-    def upsert(self, space: str, tasks: Sequence[Task], now: float) -> list[tuple[int, int | None]]:
+    def upsert(
+        self,
+        space: str,
+        tasks: Sequence[Task],
+        now: float,
+        before_commit: Callable[[list[tuple[int, int | None]]], None] | None = None,
+    ) -> list[tuple[int, int | None]]:
         """Insert or replace ``tasks`` (vectors already validated) in one transaction.
 
         Returns ``(new vec_id, replaced vec_id or None)`` per task. A replaced task keeps
-        its created time and gets a fresh vec_id.
+        its created time and gets a fresh vec_id. ``before_commit`` gets those pairs
+        inside the transaction (to update the index); if it raises, nothing is stored.
         """
         out: list[tuple[int, int | None]] = []
         with self._conn:
@@ -275,6 +352,8 @@ class MetadataDB:
                     [(vec_id, tag) for tag in task.tags],
                 )
                 out.append((vec_id, None if old is None else int(old[0])))
+            if before_commit is not None:
+                before_commit(out)
         return out
 
     def delete_where(self, space: str, where: str, params: Sequence[str]) -> list[int]:
@@ -360,10 +439,11 @@ class MetadataDB:
         return np.stack([found[int(v)] for v in vec_ids]) if len(vec_ids) else np.zeros((0, 0), np.float32)
 
     def iter_space_vectors(
-        self, space: str, batch: int = 4096, *, verify_rows: bool = False
+        self, space: str, batch: int = 4096, *, verify_rows: bool = False, dim: int | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """All (vec_ids, vectors) of a space in blocks, every vector checksum verified;
-        with ``verify_rows`` (at start) every row's metadata checksum too."""
+        with ``verify_rows`` (at start) every row's metadata checksum too, and with
+        ``dim`` every vector's length (StoreCorruptedError naming the task otherwise)."""
         if verify_rows:
             sql = (
                 f"SELECT vec_id, space, id, {_META_COLS}, created, updated, vector, crc, row_crc,"
@@ -378,6 +458,14 @@ class MetadataDB:
                 if not rows:
                     return
                 ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+                if dim is not None:
+                    blob_col = 12 if verify_rows else 3
+                    for r in rows:
+                        if not isinstance(r[blob_col], bytes) or len(r[blob_col]) != 4 * dim:
+                            raise StoreCorruptedError(
+                                f"{self.path}: vector of task {r[2]!r} in space {space!r} is not"
+                                f" {dim} float32 values; restore a snapshot"
+                            )
                 if verify_rows:
                     for r in rows:
                         self._checked_row(r)
@@ -417,3 +505,28 @@ class MetadataDB:
                 "the store file is corrupted; restore a snapshot"
             )
         return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+def check_copy(path: Path, spaces: int, tasks: int) -> None:
+    """DataLossError unless ``path`` is a complete copy: it opens read-only, passes
+    ``quick_check``, has this schema version, and holds ``spaces`` spaces and ``tasks``
+    tasks (the counts of the database it was copied from, taken under the same lock)."""
+    try:
+        # as_uri percent-encodes the path, so a '?' or '#' in a folder name is safe.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            got = (
+                conn.execute("SELECT COUNT(*) FROM spaces").fetchone()[0],
+                conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0],
+            )
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise DataLossError(f"snapshot copy {path.name} is not readable ({exc})") from exc
+    if ok != "ok" or version != SCHEMA_VERSION or got != (spaces, tasks):
+        raise DataLossError(
+            f"snapshot copy {path.name} is incomplete: check {ok!r}, schema {version}, "
+            f"{got[0]} spaces and {got[1]} tasks where the store has {spaces} and {tasks}"
+        )

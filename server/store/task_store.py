@@ -1,38 +1,49 @@
 """``TaskStore``: the TaskSearch API in process (the gRPC servicer is a thin layer on it).
 
 Durability: every write is one SQLite transaction (WAL, synchronous=FULL) committed
-before the FAISS indexes change and before the call returns, so an acknowledged write
-survives a crash; at start the indexes are rebuilt from SQLite with every task row's
-checksums (vector and metadata) verified. Concurrency: a readers-writer lock lets searches
-run together while writes run alone.
+before the call returns, so an acknowledged write survives a crash; an upsert changes the
+FAISS index inside that transaction, so a batch FAISS refuses is not stored either. At
+start the indexes are rebuilt from SQLite with every task row's checksums (vector and
+metadata) and every vector verified by the same test an upsert applies, so whatever was
+accepted loads again. Concurrency: a readers-writer lock lets searches run together while
+writes run alone.
+
+Validation before mutation: a restore validates the whole snapshot (schema, rows,
+vectors, built indexes) aside and swaps it in only then; index rebuilds are built aside
+and swapped in; limits are checked on a request's own numbers before work starts. If the
+store ever cannot answer (a swap failed half-way) it says so: every call is UNAVAILABLE
+and ``on_unusable`` lets the server report NOT_SERVING.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import fcntl
 import logging
 import math
 import os
-import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import faiss
 import numpy as np
 
 from fute.errors import SpaceMismatchError
 from fute.space import check_same_space
+from fute.transfer_prediction import load_predictor
 from fute_client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    ResourceExhaustedError,
     TaskSearchError,
+    UnavailableError,
 )
 from fute_client.types import (
     BACKENDS,
@@ -44,6 +55,7 @@ from fute_client.types import (
     ItemError,
     Page,
     QueryTarget,
+    Ranking,
     ServerInfo,
     Snapshot,
     Space,
@@ -54,12 +66,14 @@ from fute_client.types import (
 )
 from server import __version__
 from server.config import StoreConfig
+from server.echo import shown
 from server.embedding_upload import embedding_space_of
 from server.filters import compile_filter
 from server.store import snapshots
-from server.store.faiss_index import SpaceIndex, gpu_count, resolve_device
-from server.store.metadata import MetadataDB, SpaceRow
+from server.store.faiss_index import SpaceIndex, gpu_count, invalid_rows, resolve_device
+from server.store.metadata import MetadataDB, SpaceRow, StoreCorruptedError, check_copy
 from server.store.rwlock import RWLock
+from server.store.source_ranking import annotate
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +83,28 @@ MAX_NAME_CHARS = 128
 MAX_DIM = 65_536
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
+MAX_DELETE_IDS = 1000
+# Smallest wire size of one returned task (id, score, metadata framing): the reply-size
+# estimate is a lower bound, so it refuses only replies that cannot fit.
+MIN_TASK_REPLY_BYTES = 16
+_NOT_UNIT = "cannot be scaled to unit length in float32"
 
 
 def _check_space_name(name: str) -> None:
     if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
-        raise InvalidArgumentError(f"space name {name!r} must be 1-{MAX_NAME_CHARS} printable characters")
+        raise InvalidArgumentError(
+            f"space name {shown(name)} must be 1-{MAX_NAME_CHARS} printable characters"
+        )
 
 
-def _check_vector(vector: np.ndarray, dim: int, what: str) -> np.ndarray:
+def _check_vector(vector: np.ndarray, dim: int, what: str, *, unit_test: bool = True) -> np.ndarray:
+    """``vector`` as float32 if it can be indexed, INVALID_ARGUMENT saying why otherwise.
+
+    The same test (:func:`~server.store.faiss_index.invalid_rows`) runs when a store
+    loads or a snapshot is restored, so a vector accepted here always loads again.
+    ``unit_test=False`` leaves that last test to the caller (upsert runs it once per
+    batch: per vector its overhead would dominate a big batch).
+    """
     v = np.asarray(vector, dtype=np.float32)
     if v.ndim != 1 or v.shape[0] != dim:
         raise InvalidArgumentError(
@@ -86,7 +114,22 @@ def _check_vector(vector: np.ndarray, dim: int, what: str) -> np.ndarray:
         raise InvalidArgumentError(f"{what} contains NaN or Inf")
     if not np.any(v):
         raise InvalidArgumentError(f"{what} is all zeros: cosine similarity is undefined")
+    if unit_test and len(invalid_rows(v[None, :])):
+        raise InvalidArgumentError(f"{what} {_NOT_UNIT}")
     return v
+
+
+def _split_unindexable(tasks: list[Task]) -> tuple[list[Task], list[ItemError]]:
+    """(tasks whose vectors pass the unit-length test, an error for each of the others)."""
+    if not tasks:
+        return tasks, []
+    bad = set(invalid_rows(np.stack([t.vector for t in tasks])).tolist())  # type: ignore[misc]
+    errors = [
+        ItemError(t.id, "INVALID_ARGUMENT", f"vector of task {shown(t.id)} {_NOT_UNIT}")
+        for i, t in enumerate(tasks)
+        if i in bad
+    ]
+    return [t for i, t in enumerate(tasks) if i not in bad], errors
 
 
 def _check_task(task: Task, dim: int) -> Task:
@@ -98,7 +141,7 @@ def _check_task(task: Task, dim: int) -> Task:
         raise InvalidArgumentError(f"task {task.id!r} has no vector")
     if task.kind not in TASK_KINDS:
         raise InvalidArgumentError(f"task {task.id!r}: unknown kind {task.kind!r}; valid: {TASK_KINDS}")
-    vector = _check_vector(task.vector, dim, f"vector of task {task.id!r}")
+    vector = _check_vector(task.vector, dim, f"vector of task {shown(task.id)}", unit_test=False)
     return Task(
         id=task.id,
         vector=vector,
@@ -116,10 +159,69 @@ def _encode_token(last_id: str) -> str:
 
 
 def _decode_token(token: str) -> str:
+    """The last id of the previous page; INVALID_ARGUMENT for anything this server did
+    not issue (strict base64, non-empty UTF-8 of at most MAX_ID_BYTES, canonical form)."""
+    bad = InvalidArgumentError(f"page_token {shown(token)} is not one this server issued")
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidArgumentError(f"page_token {token!r} is not one this server issued") from exc
+        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
+        last_id = raw.decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise bad from exc
+    if not 0 < len(raw) <= MAX_ID_BYTES or _encode_token(last_id) != token:
+        raise bad
+    return last_id
+
+
+def _sidecars(db_file: Path) -> tuple[Path, Path]:
+    """The WAL and shared-memory files SQLite keeps beside a database file."""
+    return Path(f"{db_file}-wal"), Path(f"{db_file}-shm")
+
+
+def _check_space_row(db: MetadataDB, row: SpaceRow) -> None:
+    """StoreCorruptedError for a stored space this server cannot serve."""
+    if not (isinstance(row.dim, int) and 1 <= row.dim <= MAX_DIM) or row.backend not in BACKENDS:
+        raise StoreCorruptedError(
+            f"{db.path}: space {row.name!r} has dim {row.dim!r} and backend {row.backend!r};"
+            f" valid: dim 1-{MAX_DIM}, backends {BACKENDS}"
+        )
+
+
+def build_indexes(
+    db: MetadataDB, config: StoreConfig, device: Literal["cpu", "gpu"]
+) -> tuple[dict[str, SpaceRow], dict[str, SpaceIndex], int]:
+    """Every space of ``db`` with its index built, and the task count.
+
+    Checks what serving needs: each space row, every task row's checksums (vector and
+    metadata), every vector's length and that it can be normalised (the upsert test). Any
+    failure is StoreCorruptedError naming the task, and nothing outside is changed, so
+    this is the validation of a snapshot before it replaces the live store.
+    """
+    spaces = {row.name: row for row in db.spaces()}
+    indexes: dict[str, SpaceIndex] = {}
+    total = 0
+    for row in spaces.values():
+        _check_space_row(db, row)
+        index = SpaceIndex(row.dim, row.backend, config.index_params, device)
+        parts = list(db.iter_space_vectors(row.name, verify_rows=True, dim=row.dim))
+        if parts:
+            ids = np.concatenate([p[0] for p in parts])
+            vecs = np.concatenate([p[1] for p in parts])
+            bad = invalid_rows(vecs)
+            if len(bad):
+                task = db.tasks_by_vec_ids([int(ids[bad[0]])], False)[int(ids[bad[0]])]
+                raise StoreCorruptedError(
+                    f"{db.path}: vector of task {task.id!r} in space {row.name!r} is not finite or"
+                    f" cannot be scaled to unit length ({len(bad)} such vectors); restore a snapshot"
+                )
+            try:
+                index.build(ids, vecs)
+            except RuntimeError as exc:  # FAISS refusing the vectors
+                raise StoreCorruptedError(
+                    f"{db.path}: cannot build the {row.backend} index of space {row.name!r}: {exc}"
+                ) from exc
+            total += len(ids)
+        indexes[row.name] = index
+    return spaces, indexes, total
 
 
 class TaskStore:
@@ -135,10 +237,16 @@ class TaskStore:
         self.path.mkdir(parents=True, exist_ok=True)
         self._snap_dir = self.path / "snapshots"
         self._lock_file = self._acquire_dir_lock()
+        self._remove_stale_temporaries()
         self._lock = RWLock()
         self.device = resolve_device(config.device)
         self._spaces: dict[str, SpaceRow] = {}
         self._indexes: dict[str, SpaceIndex] = {}
+        # Set when the store can no longer answer (see _mark_unusable); every call then
+        # fails with UNAVAILABLE and ``on_unusable`` (the server's health) is told.
+        self.unusable: str | None = None
+        self.on_unusable: Callable[[str], None] | None = None
+        self._predictor = load_predictor(config.transfer_predictor)
         try:
             self._db = MetadataDB(self.path / DB_NAME)
             self._load()
@@ -155,21 +263,18 @@ class TaskStore:
             raise FailedPreconditionError(f"store {self.path} is in use by another process") from exc
         return f
 
+    def _remove_stale_temporaries(self) -> None:
+        """Delete temporary files a killed snapshot or restore left (the directory lock is
+        held, so no other process is writing them)."""
+        for folder in (self.path, self._snap_dir):
+            for stale in folder.glob(f"{snapshots.TMP_PREFIX}*") if folder.is_dir() else ():
+                log.warning("removing %s, left by an interrupted snapshot or restore", stale)
+                stale.unlink(missing_ok=True)
+
     def _load(self) -> None:
         """(Re)build every index from SQLite, verifying every row's checksums (vector and metadata)."""
         start = time.perf_counter()
-        self._spaces = {row.name: row for row in self._db.spaces()}
-        self._indexes = {}
-        total = 0
-        for row in self._spaces.values():
-            index = SpaceIndex(row.dim, row.backend, self.config.index_params, self.device)
-            parts = list(self._db.iter_space_vectors(row.name, verify_rows=True))
-            if parts:
-                ids = np.concatenate([p[0] for p in parts])
-                vecs = np.concatenate([p[1] for p in parts])
-                index.build(ids, vecs)
-                total += len(ids)
-            self._indexes[row.name] = index
+        self._spaces, self._indexes, total = build_indexes(self._db, self.config, self.device)
         log.info(
             "loaded store %s: %d spaces, %d tasks in %.2fs (device %s)",
             self.path,
@@ -182,9 +287,50 @@ class TaskStore:
     def close(self) -> None:
         """Checkpoint and close the database and release the directory."""
         with self._lock.write():
-            self._db.close()
-            self._lock_file.close()
+            try:
+                self._db.close()
+            except Exception:
+                if self.unusable is None:
+                    raise
+                log.exception("closing the unusable store %s", self.path)  # already failed once
+            finally:
+                self._lock_file.close()
         log.info("closed store %s", self.path)
+
+    def _mark_unusable(self, reason: str) -> None:
+        """From now on every call is UNAVAILABLE and the server reports NOT_SERVING."""
+        self.unusable = reason
+        log.error("store %s is unusable: %s", self.path, reason)
+        if self.on_unusable is not None:
+            self.on_unusable(reason)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._lock.read():
+            self._check_usable()
+            yield
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        with self._lock.write():
+            self._check_usable()
+            yield
+
+    def _check_usable(self) -> None:
+        if self.unusable is not None:
+            raise UnavailableError(f"the store cannot answer: {self.unusable}; restart the server")
+
+    def _check_reply_size(self, items: int, dim: int, with_vectors: bool, what: str) -> None:
+        """RESOURCE_EXHAUSTED before any record is loaded when a reply of ``items`` tasks
+        (with their ``dim``-d vectors, if asked) cannot fit in ``max_reply_bytes``."""
+        per_item = MIN_TASK_REPLY_BYTES + (4 * dim + 8 if with_vectors else 0)
+        estimate = items * per_item
+        if estimate > self.config.max_reply_bytes:
+            raise ResourceExhaustedError(
+                f"{what}: the reply would hold {items} tasks{f' with {dim}-d vectors' if with_vectors else ''}, "
+                f"at least {estimate} bytes, over the {self.config.max_reply_bytes}-byte message limit; "
+                "ask for fewer queries, a smaller k or page, or no vectors"
+            )
 
     def __enter__(self) -> TaskStore:
         return self
@@ -197,7 +343,7 @@ class TaskStore:
     def _space(self, name: str) -> SpaceRow:
         row = self._spaces.get(name)
         if row is None:
-            raise NotFoundError(f"no space named {name!r}")
+            raise NotFoundError(f"no space named {shown(name)}")
         return row
 
     def _space_record(self, row: SpaceRow) -> Space:
@@ -211,7 +357,9 @@ class TaskStore:
             created_time=datetime.fromtimestamp(row.created, tz=UTC),
         )
 
-    def _check_identity(self, row: SpaceRow, expected: SpaceIdentity | None) -> None:
+    def _check_identity(
+        self, row: SpaceRow, expected: SpaceIdentity | None, what: str = "the uploaded vectors"
+    ) -> None:
         if expected is None:
             return
         if row.identity is None:
@@ -224,7 +372,7 @@ class TaskStore:
                 embedding_space_of(row.identity, row.dim),
                 embedding_space_of(expected, row.dim),
                 f"space {row.name!r}",
-                "the uploaded vectors",
+                what,
             )
         except SpaceMismatchError as exc:
             raise FailedPreconditionError(str(exc)) from exc
@@ -235,7 +383,7 @@ class TaskStore:
         vec_ids = self._db.vec_ids_of(row.name, ids) if ids else {}
         missing = sorted(set(ids) - set(vec_ids))
         if missing:
-            raise NotFoundError(f"no tasks {missing[:10]} in space {row.name!r}")
+            raise NotFoundError(f"no tasks {shown(missing[:10])} in space {shown(row.name)}")
         stored = self._db.vectors([vec_ids[i] for i in ids]) if ids else None
         out = np.zeros((len(queries), row.dim), np.float32)
         exclude: list[int] = []
@@ -316,9 +464,9 @@ class TaskStore:
             raise InvalidArgumentError(f"unknown index backend {backend!r}; valid: {BACKENDS}")
         chosen: Backend = backend
         key = embedding_space_of(identity, dim).key if identity is not None else ""
-        with self._lock.write():
+        with self._writing():
             if name in self._spaces:
-                raise AlreadyExistsError(f"space {name!r} exists")
+                raise AlreadyExistsError(f"space {shown(name)} exists")
             row = SpaceRow(name, dim, chosen, identity, key, time.time())
             self._db.create_space(row)
             self._spaces[name] = row
@@ -328,17 +476,17 @@ class TaskStore:
 
     def list_spaces(self) -> list[Space]:
         """All spaces, by name."""
-        with self._lock.read():
+        with self._reading():
             return [self._space_record(r) for _, r in sorted(self._spaces.items())]
 
     def describe_space(self, name: str) -> Space:
         """One space with its task count."""
-        with self._lock.read():
+        with self._reading():
             return self._space_record(self._space(name))
 
     def delete_space(self, name: str) -> int:
         """Delete a space and its tasks; returns how many tasks went."""
-        with self._lock.write():
+        with self._writing():
             self._space(name)
             n = self._db.delete_space(name)
             del self._spaces[name]
@@ -357,7 +505,7 @@ class TaskStore:
         """
         if len(tasks) > self.config.max_batch:
             raise InvalidArgumentError(f"{len(tasks)} tasks in one batch, at most {self.config.max_batch}")
-        with self._lock.write():
+        with self._writing():
             row = self._space(space)
             self._check_identity(row, expected_identity)
             good: list[Task] = []
@@ -371,14 +519,49 @@ class TaskStore:
                     seen.add(task.id)
                 except TaskSearchError as exc:
                     errors.append(ItemError(task.id, exc.code.name, str(exc)))
+            good, unindexable = _split_unindexable(good)
+            errors.extend(unindexable)
             if good:
-                pairs = self._db.upsert(space, good, time.time())
-                index = self._indexes[space]
-                replaced = np.asarray([old for _, old in pairs if old is not None], np.int64)
-                index.remove(replaced)
-                index.add(np.asarray([new for new, _ in pairs], np.int64), np.stack([t.vector for t in good]))  # type: ignore[misc]
-                self._maybe_rebuild(row)
+                self._upsert_valid(row, good)
             return UpsertResult(upserted=len(good), failed=len(errors), errors=tuple(errors))
+
+    def _upsert_valid(self, row: SpaceRow, good: list[Task]) -> None:
+        """Store validated tasks and index them; the index changes inside the database
+        transaction, so a FAISS failure rolls the rows back (nothing half stored)."""
+        index = self._indexes[row.name]
+        vectors = np.stack([t.vector for t in good])  # type: ignore[misc]
+        touched = False
+
+        def index_them(pairs: list[tuple[int, int | None]]) -> None:
+            nonlocal touched
+            touched = True
+            index.remove(np.asarray([old for _, old in pairs if old is not None], np.int64))
+            index.add(np.asarray([new for new, _ in pairs], np.int64), vectors)
+
+        try:
+            self._db.upsert(row.name, good, time.time(), before_commit=index_them)
+        except BaseException:
+            if touched:  # the rows rolled back; the index may hold part of the batch
+                self._resync_index(row)
+            raise
+        self._maybe_rebuild(row)
+
+    def _resync_index(self, row: SpaceRow) -> None:
+        """Rebuild a space's index from the database after a write failed half-way."""
+        try:
+            self._indexes[row.name] = self._fresh_index(row)
+        except BaseException as exc:
+            self._mark_unusable(f"the index of space {row.name!r} could not be rebuilt: {exc}")
+            raise
+
+    def _fresh_index(self, row: SpaceRow) -> SpaceIndex:
+        """A new index of ``row`` built from the stored vectors (the live one untouched)."""
+        parts = list(self._db.iter_space_vectors(row.name))
+        ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+        vecs = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, row.dim), np.float32)
+        index = SpaceIndex(row.dim, row.backend, self.config.index_params, self.device)
+        index.build(ids, vecs)
+        return index
 
     def upsert_stream(
         self,
@@ -402,6 +585,10 @@ class TaskStore:
         if (ids is None) == (filter is None):
             raise InvalidArgumentError("delete takes exactly one of ids or filter")
         if ids is not None:
+            if len(ids) > MAX_DELETE_IDS:
+                raise InvalidArgumentError(
+                    f"DeleteTasks takes at most {MAX_DELETE_IDS} ids per call, got {len(ids)}"
+                )
             if not ids:
                 return 0
             flt = Filter(must=(Condition("id", tuple(ids)),))
@@ -413,34 +600,34 @@ class TaskStore:
                 )
             flt = filter
         where, params = compile_filter(flt)
-        with self._lock.write():
+        with self._writing():
             row = self._space(space)
             vec_ids = self._db.delete_where(space, where, params)
-            self._indexes[space].remove(np.asarray(vec_ids, np.int64))
+            try:
+                self._indexes[space].remove(np.asarray(vec_ids, np.int64))
+            except BaseException:
+                self._resync_index(row)  # the rows are gone; the index must follow
+                raise
             self._maybe_rebuild(row)
             return len(vec_ids)
 
     def _maybe_rebuild(self, row: SpaceRow) -> None:
-        index = self._indexes[row.name]
-        if index.needs_rebuild():
-            parts = list(self._db.iter_space_vectors(row.name))
-            ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-            vecs = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, row.dim), np.float32)
-            index.build(ids, vecs)
+        if self._indexes[row.name].needs_rebuild():
+            # Built aside and swapped in: a failed rebuild leaves the working index.
+            fresh = self._fresh_index(row)
+            self._indexes[row.name] = fresh
             log.info(
-                "rebuilt %s index of space %r from %d stored vectors",
-                row.backend,
-                row.name,
-                len(ids),
+                "rebuilt %s index of space %r from %d stored vectors", row.backend, row.name, fresh.ntotal
             )
 
     # ---------------------------------------------------------------- API: reads
 
     def get(self, space: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[Task]:
         """The stored tasks of ``ids`` in request order; unknown ids are skipped."""
-        with self._lock.read():
+        with self._reading():
             row = self._space(space)
             vec_ids = self._db.vec_ids_of(row.name, list(ids))
+            self._check_reply_size(len(vec_ids), row.dim, with_vectors, "GetTasks")
             records = self._db.tasks_by_vec_ids(list(vec_ids.values()), with_vectors)
             return [records[vec_ids[i]] for i in ids if i in vec_ids]
 
@@ -459,10 +646,11 @@ class TaskStore:
             raise InvalidArgumentError(f"page_size must be in [1, {MAX_PAGE_SIZE}], got {page_size}")
         after = _decode_token(page_token) if page_token else ""
         where, params = compile_filter(filter)
-        with self._lock.read():
+        with self._reading():
             row = self._space(space)
             # One extra row tells whether another page follows.
             vec_ids = self._db.list_page(row.name, where, params, after, size + 1)
+            self._check_reply_size(len(vec_ids[:size]), row.dim, with_vectors, "ListTasks")
             records = self._db.tasks_by_vec_ids(vec_ids[:size], with_vectors)
             tasks = tuple(records[v] for v in vec_ids[:size])
         token = _encode_token(tasks[-1].id) if len(vec_ids) > size else ""
@@ -492,10 +680,13 @@ class TaskStore:
         filter: Filter | None = None,
         score_threshold: float | None = None,
         with_vectors: bool = False,
+        expected_identity: SpaceIdentity | None = None,
     ) -> list[list[Hit]]:
         """The ``k`` most similar tasks per query (a stored task's id, or a vector).
 
-        A query by id never returns that task itself.
+        A query by id never returns that task itself. With ``expected_identity`` (the
+        space the query vectors were embedded in) a space of another identity is
+        FAILED_PRECONDITION naming each differing field, before anything is searched.
         """
         if isinstance(queries, np.ndarray):
             queries = list(queries[None, :] if queries.ndim == 1 else queries)
@@ -506,32 +697,51 @@ class TaskStore:
         self._check_k(k)
         if score_threshold is not None and not math.isfinite(score_threshold):
             raise InvalidArgumentError(f"score_threshold must be finite, got {score_threshold}")
-        with self._lock.read():
+        compile_filter(filter)  # its limits are checked before any work
+        with self._reading():
             row = self._space(space)
+            self._check_identity(row, expected_identity, "the query vectors")
             qvecs, exclude = self._resolve_queries(row, queries)
             allowed = self._allowed(row, filter)
             if allowed is not None and len(allowed) == 0:
                 return [[] for _ in queries]
+            # Refused here, before any hit record (or its vector) is loaded.
+            candidates = len(allowed) if allowed is not None else self._db.count(row.name)
+            self._check_reply_size(
+                len(queries) * min(k, candidates), row.dim, with_vectors, "FindSimilarTasks"
+            )
             return self._hits(row, qvecs, exclude, k, allowed, score_threshold, with_vectors)
 
     def rank_sources(
-        self, space: str, target: QueryTarget, *, candidate_filter: Filter | None = None, k: int = 0
-    ) -> list[Hit]:
+        self,
+        space: str,
+        target: QueryTarget,
+        *,
+        candidate_filter: Filter | None = None,
+        k: int = 0,
+        expected_identity: SpaceIdentity | None = None,
+    ) -> Ranking:
         """Candidate source tasks for intermediate training on ``target``, best first.
 
         Ranked by cosine similarity to the target (the target itself excluded); ``k=0``
-        ranks every candidate, up to ``max_k``.
+        ranks every candidate, up to ``max_k``. Every hit carries the predicted gain and
+        P(help) of :mod:`server.store.source_ranking`, computed over all candidates (up to
+        ``max_k``) whatever ``k`` is. ``expected_identity`` as in :meth:`search`.
         """
         self._check_k(k, allow_zero=True)
-        with self._lock.read():
+        compile_filter(candidate_filter)  # its limits are checked before any work
+        with self._reading():
             row = self._space(space)
+            self._check_identity(row, expected_identity, "the target vector")
             qvecs, exclude = self._resolve_queries(row, [target])
             allowed = self._allowed(row, candidate_filter)
             if allowed is not None and len(allowed) == 0:
-                return []
+                return Ranking(())
             n = len(allowed) if allowed is not None else self._db.count(row.name)
-            kk = k or max(1, min(n, self.config.max_k))
-            return self._hits(row, qvecs, exclude, kk, allowed, None, False)[0]
+            every = max(1, min(n, self.config.max_k))
+            return annotate(
+                self._hits(row, qvecs, exclude, every, allowed, None, False)[0], self._predictor, k
+            )
 
     def similarity_matrix(self, space: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """Cosine similarities among the given tasks, in the given order."""
@@ -539,12 +749,18 @@ class TaskStore:
             raise InvalidArgumentError(f"{len(ids)} ids; 1 to {self.config.max_matrix_ids} allowed")
         if len(set(ids)) != len(ids):
             raise InvalidArgumentError("ids must be distinct")
-        with self._lock.read():
+        reply = 4 * len(ids) ** 2 + sum(len(i.encode()) + 2 for i in ids)
+        if reply > self.config.max_reply_bytes:
+            raise ResourceExhaustedError(
+                f"SimilarityMatrix: a {len(ids)}x{len(ids)} float32 matrix is at least {reply} bytes,"
+                f" over the {self.config.max_reply_bytes}-byte message limit"
+            )
+        with self._reading():
             row = self._space(space)
             vec_ids = self._db.vec_ids_of(row.name, list(ids))
             missing = [i for i in ids if i not in vec_ids]
             if missing:
-                raise NotFoundError(f"no tasks {missing[:10]} in space {space!r}")
+                raise NotFoundError(f"no tasks {shown(missing[:10])} in space {shown(space)}")
             vecs = self._db.vectors([vec_ids[i] for i in ids]).astype(np.float64)
         unit = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
         return list(ids), (unit @ unit.T).astype(np.float32)
@@ -552,16 +768,26 @@ class TaskStore:
     # ---------------------------------------------------------------- API: snapshots
 
     def create_snapshot(self, name: str = "") -> Snapshot:
-        """A consistent copy of the whole store under ``snapshots/``."""
+        """A consistent copy of the whole store under ``snapshots/``.
+
+        Each call writes its own temporary file and checks the copy is complete before
+        sealing it; the name is claimed exclusively, so of concurrent calls with one name
+        exactly one succeeds and the others get ALREADY_EXISTS.
+        """
         name = snapshots.check_name(name or snapshots.default_name())
         self._snap_dir.mkdir(exist_ok=True)
-        if (self._snap_dir / f"{name}{snapshots.SUFFIX}").exists():
-            raise AlreadyExistsError(f"snapshot {name!r} exists")
-        tmp = self._snap_dir / f".tmp-{name}{snapshots.SUFFIX}"
-        tmp.unlink(missing_ok=True)
-        with self._lock.read():
-            self._db.backup_to(tmp)
-        snap = snapshots.finish(tmp, self._snap_dir, name)
+        if (self._snap_dir / f"{name}{snapshots.SUFFIX}").exists():  # cheap early answer
+            raise AlreadyExistsError(f"snapshot {shown(name)} exists")
+        tmp = snapshots.temp_path(self._snap_dir, "snap")
+        try:
+            with self._reading():
+                spaces, tasks = self._db.totals()
+                self._db.backup_to(tmp)
+            check_copy(tmp, spaces, tasks)
+            snap = snapshots.finish(tmp, self._snap_dir, name)
+        finally:
+            for leftover in (tmp, tmp.with_suffix(snapshots.SUMS_SUFFIX), *_sidecars(tmp)):
+                leftover.unlink(missing_ok=True)
         log.info("created snapshot %r (%d bytes, sha256 %s)", name, snap.size_bytes, snap.sha256[:12])
         return snap
 
@@ -570,21 +796,56 @@ class TaskStore:
         return snapshots.list_all(self._snap_dir)
 
     def restore_snapshot(self, name: str) -> tuple[int, int]:
-        """Replace the whole store with a snapshot (verified first); returns (spaces, tasks)."""
-        src = snapshots.verified_path(self._snap_dir, name)
+        """Replace the whole store with a snapshot; returns (spaces, tasks).
+
+        The snapshot is copied, its SHA-256 checked on the copy, and the copy opened as a
+        store and fully validated (schema, every row's checksums, every vector, every
+        index built) while the live store keeps serving. Only then does it replace the
+        live database, atomically. Any failure before that (DATA_LOSS naming what is
+        wrong) leaves the live store exactly as it was.
+        """
+        tmp = snapshots.temp_path(self.path, "restore")
+        try:
+            snapshots.copy_verified(self._snap_dir, name, tmp)
+            spaces, indexes, n_tasks = self._validated(tmp, name)
+            with self._writing():
+                self._swap_database(tmp, name)
+                self._spaces, self._indexes = spaces, indexes
+        finally:
+            for leftover in (tmp, *_sidecars(tmp)):
+                leftover.unlink(missing_ok=True)
+        log.info("restored snapshot %r: %d spaces, %d tasks", name, len(spaces), n_tasks)
+        return len(spaces), n_tasks
+
+    def _validated(self, path: Path, name: str) -> tuple[dict[str, SpaceRow], dict[str, SpaceIndex], int]:
+        """The spaces and built indexes of the store file ``path``, DATA_LOSS if it is not
+        one this server can serve (an empty or unrelated file, a newer schema, bad rows)."""
+        try:
+            db = MetadataDB(path, create=False)
+        except StoreCorruptedError as exc:
+            raise StoreCorruptedError(f"snapshot {name!r} is not a loadable store: {exc}") from exc
+        try:
+            return build_indexes(db, self.config, self.device)
+        except StoreCorruptedError as exc:
+            raise StoreCorruptedError(f"snapshot {name!r} is not a loadable store: {exc}") from exc
+        finally:
+            db.close()  # checkpoints, so the file alone holds the whole database
+
+    def _swap_database(self, validated: Path, name: str) -> None:
+        """Put a validated database file in place of the live one (write lock held)."""
         db_path = self.path / DB_NAME
-        with self._lock.write():
-            tmp = self.path / f".restore-{DB_NAME}"
-            shutil.copyfile(src, tmp)
-            snapshots.fsync_file(tmp)
+        snapshots.fsync_file(validated)
+        try:
             self._db.close()
             # The WAL of the old database must not be replayed into the restored one.
-            for suffix in ("-wal", "-shm"):
-                Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-            os.replace(tmp, db_path)
+            for sidecar in _sidecars(db_path):
+                sidecar.unlink(missing_ok=True)
+            os.replace(validated, db_path)
             snapshots.fsync_dir(self.path)
-            self._db = MetadataDB(db_path)
-            self._load()
-            n_tasks = sum(self._db.count(s) for s in self._spaces)
-            log.info("restored snapshot %r: %d spaces, %d tasks", name, len(self._spaces), n_tasks)
-            return len(self._spaces), n_tasks
+            self._db = MetadataDB(db_path, create=False)
+        except Exception as exc:
+            # The old connection is closed: whatever is on disk now, this process can no
+            # longer answer from it. A restart loads whichever database is in place.
+            reason = f"restoring snapshot {name!r} failed after the swap began: {exc}"
+            self._mark_unusable(reason)
+            raise UnavailableError(f"{reason}; restart the server") from exc

@@ -195,3 +195,42 @@ def test_cli_reports_bad_manifest_with_exit_2(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err
     assert "datasets[0] (name 'sst')" in err and "unknown field 'colour'" in err
     assert not (tmp_path / "store").exists()  # nothing ran
+
+
+def test_non_utf8_manifest_names_line_and_byte_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fute.cli import main
+
+    path = tmp_path / "jobs.yaml"
+    body = (HEAD + "datasets:\n  - name: caf\xe9\n    path: a.jsonl\n").encode("latin-1")
+    path.write_bytes(body)
+    offset = body.index(b"\xe9")
+    line = body[:offset].count(b"\n") + 1
+    expected = f"{path}:{line}: not UTF-8 text (byte 0xe9 at byte offset {offset})"
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    assert str(info.value) == expected
+    assert main(["index", str(path), "--store", str(tmp_path / "store")]) == 2
+    assert capsys.readouterr().err == f"fute index: error: {expected}\n"
+    assert not (tmp_path / "store").exists()  # nothing ran
+
+
+def test_manifest_byte_order_mark_is_stripped(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + (HEAD + "datasets:\n  - name: a\n    path: a.jsonl\n").encode())
+    assert [d.name for d in load_manifest(path).datasets] == ["a"]
+
+
+def test_report_into_a_missing_folder_fails_before_the_job(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fute.cli import main
+
+    path = tmp_path / "jobs.yaml"
+    path.write_text(HEAD + "datasets:\n  - name: a\n    path: a.jsonl\n", encoding="utf-8")
+    report = tmp_path / "no-such-folder" / "report.json"
+    assert main(["index", str(path), "--store", str(tmp_path / "store"), "--report", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"fute index: error: --report {report}: folder {report.parent} does not exist\n"
+    assert not (tmp_path / "store").exists() and not (tmp_path / "jobs.index-state").exists()

@@ -219,7 +219,7 @@ def test_server_target_gets_the_same_index_as_a_store(tmp_path: Path) -> None:
         )
 
 
-def test_refused_upload_keeps_the_unit_and_a_rerun_only_uploads(tmp_path: Path) -> None:
+def test_a_space_of_another_identity_is_refused_before_computing(tmp_path: Path) -> None:
     from fute_client.types import SpaceIdentity
     from server.config import StoreConfig
     from server.store.task_store import TaskStore
@@ -244,17 +244,15 @@ def test_refused_upload_keeps_the_unit_and_a_rerun_only_uploads(tmp_path: Path) 
         )
     first = run_in_process(manifest, tmp_path / "state", store)
     (rec,) = first.units
-    assert (
-        rec.status == "upload_failed"
-        and not rec.uploaded
-        and "different embedding spaces" in (rec.error or "")
-    )
-    assert (tmp_path / "state" / "units" / f"{rec.key}.safetensors").is_file()  # the work is kept
+    assert rec.status == "failed" and not rec.uploaded
+    # One line naming each differing field, not two JSON dumps.
+    assert "different embedding spaces" in (rec.error or "") and "method: fim != text" in (rec.error or "")
+    assert _computed(tmp_path / "state", first.run_id) == []  # refused before any work
+    assert not (tmp_path / "state" / "units" / f"{rec.key}.safetensors").exists()
     with TaskStore(StoreConfig(path=store, device="cpu")) as st:
         st.delete_space("minilm-text")
     second = run_in_process(manifest, tmp_path / "state", store)
-    assert second.units[0].status == "skipped" and second.units[0].uploaded
-    assert _computed(tmp_path / "state", second.run_id) == []
+    assert second.units[0].status == "computed" and second.units[0].uploaded
     assert [t.id for t in store_tasks(store, "minilm-text")] == ["sms_spam"]
 
 

@@ -7,21 +7,31 @@ can be killed with SIGKILL, and a consistency check of a whole space over gRPC.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import grpc
 import numpy as np
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
 from fute_client import TaskSearchClient
+from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
 from fute_client.errors import TaskSearchError
+from server.app import TaskSearchServer, create_server
 from server.config import IndexParams, ServerConfig, StoreConfig
+from server.store.metadata import row_crc, vector_crc
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
@@ -179,3 +189,60 @@ def assert_space_consistent(
             assert hits and hits[0].id == task_id, f"{task_id} is not found by its own vector"
             assert abs(hits[0].score - 1.0) < 1e-4
     return vectors
+
+
+@contextlib.contextmanager
+def in_process_server(path: Path, **kwargs: Any) -> Iterator[tuple[TaskSearchServer, str]]:
+    """A started loopback server on ``path`` (see :func:`loopback_config`) and its target;
+    stopped on exit."""
+    server, port = create_server(loopback_config(path, **kwargs))
+    try:
+        yield server, f"127.0.0.1:{port}"
+    finally:
+        server.stop(0.5)
+
+
+@contextlib.contextmanager
+def raw_stubs(target: str) -> Iterator[tuple[pb_grpc.TaskSearchStub, health_pb2_grpc.HealthStub]]:
+    """Raw TaskSearch and Health stubs on one channel (no client-side validation)."""
+    channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 256 << 20)])
+    try:
+        yield pb_grpc.TaskSearchStub(channel), health_pb2_grpc.HealthStub(channel)
+    finally:
+        channel.close()
+
+
+def error_reason(exc: grpc.RpcError) -> str | None:
+    """The ``ErrorInfo.reason`` the servicer attached, ``None`` when there is none (an
+    error made by the transport, not by our code)."""
+    status = rpc_status.from_call(exc)
+    if status is None or not status.details:
+        return None
+    info = error_details_pb2.ErrorInfo()
+    return info.reason if status.details[0].Unpack(info) else None
+
+
+def serving(health: health_pb2_grpc.HealthStub) -> bool:
+    """Whether health says SERVING for the whole server."""
+    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def poison_first_vector(conn: sqlite3.Connection, vector: np.ndarray) -> str:
+    """Overwrite the vector of the first task row with ``vector`` and recompute both of its
+    checksums, as a tool (or an older server) could have written it; returns the task id.
+
+    The checksums then pass, so only the server's vector validation can catch it.
+    """
+    r = conn.execute(
+        "SELECT vec_id, space, id, name, kind, task_type, label_names, dataset_path, model, prompt,"
+        " created, updated FROM tasks ORDER BY vec_id LIMIT 1"
+    ).fetchone()
+    tags = [t for (t,) in conn.execute("SELECT tag FROM task_tags WHERE vec_id = ?", (r[0],))]
+    blob = np.asarray(vector, dtype="<f4").tobytes()
+    vcrc = vector_crc(r[1], r[2], blob)
+    rcrc = row_crc(vcrc, r[1], r[2], r[3:10], r[10], r[11], tags)
+    conn.execute(
+        "UPDATE tasks SET vector = ?, crc = ?, row_crc = ? WHERE vec_id = ?", (blob, vcrc, rcrc, r[0])
+    )
+    return str(r[2])

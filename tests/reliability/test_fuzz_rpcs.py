@@ -2,8 +2,10 @@
 
 Each RPC gets requests built by hypothesis from raw protobuf messages (so the client's
 own validation is bypassed): vectors with NaN, Inf, wrong dimensions and byte lengths,
-unknown enum numbers, huge k and page sizes, random page tokens, odd unicode in ids,
-names, metadata and filters. Every reply must be OK or one of the status codes
+values of extreme magnitude (squares that overflow or underflow float32), unknown enum
+numbers, huge k and page sizes, random page tokens, odd unicode in ids, names, metadata
+and filters, filters of up to thousands of conditions and values, and searches whose
+replies range from tiny to far over the message limit. Every reply must be OK or one of the status codes
 ``docs/service.md`` lists for that call, every error must carry a message and the
 ``ErrorInfo`` detail, successful replies must be well formed, and the server must stay
 healthy (health SERVING, the reference space unchanged) after every example.
@@ -192,6 +194,11 @@ u32 = st.one_of(
 )
 enum_numbers = st.one_of(st.integers(0, 5), st.sampled_from([99, 2**31 - 1, -1]))
 floats32 = st.floats(width=32, allow_nan=True, allow_infinity=True)
+# Scales that make float32 squares overflow (>~1.8e19) or underflow (<~1e-23), and beyond.
+MAGNITUDES = (1.0, 1e19, 1e20, 1e30, 3e38, 1e-23, 1e-25, 1e-40)
+# Condition and value counts around the filter limits (and SQLite's ~994-deep expressions).
+CONDITION_COUNTS = (63, 64, 65, 994, 1000, 1500)
+VALUE_COUNTS = (999, 1000, 1001, 5000)
 
 
 @st.composite
@@ -200,7 +207,9 @@ def vectors(draw: st.DrawFn) -> pb.Vector:
     dim = draw(st.one_of(st.just(DIM), u32))
     n = draw(st.one_of(st.just(min(dim, 64)), st.integers(0, 16)))
     values = draw(st.one_of(st.lists(floats32, min_size=n, max_size=n), st.just([0.0] * n)))
-    data = np.asarray(values, dtype="<f4").tobytes()
+    scale = draw(st.sampled_from(MAGNITUDES))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        data = (np.asarray(values, dtype=np.float64) * scale).astype("<f4").tobytes()
     data += draw(st.sampled_from([b"", b"\x00", b"\x01\x02\x03"]))
     return pb.Vector(data=data, dim=dim)
 
@@ -210,6 +219,22 @@ conditions = st.builds(
     enum_numbers,
     st.lists(st.one_of(st.sampled_from(["dataset", "model", "g0", "g1"]), texts), max_size=4),
 )
+many_conditions = st.builds(
+    lambda n, neg, field: pb.Filter(
+        **{"must_not" if neg else "must": [pb.Condition(field=field, any_of=["g0"])] * n}
+    ),
+    st.sampled_from(CONDITION_COUNTS),
+    st.booleans(),
+    st.sampled_from([pb.FILTER_FIELD_TAG, pb.FILTER_FIELD_ID, pb.FILTER_FIELD_KIND]),
+)
+many_values = st.builds(
+    lambda n, conds, field: pb.Filter(
+        must_not=[pb.Condition(field=field, any_of=[f"v{i}" for i in range(n)])] * conds
+    ),
+    st.sampled_from(VALUE_COUNTS),
+    st.integers(1, 12),
+    st.sampled_from([pb.FILTER_FIELD_TAG, pb.FILTER_FIELD_ID, pb.FILTER_FIELD_NAME]),
+)
 filters = st.one_of(
     st.none(),
     st.builds(
@@ -217,6 +242,8 @@ filters = st.one_of(
         st.lists(conditions, max_size=3),
         st.lists(conditions, max_size=2),
     ),
+    many_conditions,
+    many_values,
 )
 queries = st.one_of(
     st.builds(lambda i: pb.Query(id=i), ids),
@@ -398,6 +425,56 @@ def test_find_similar_tasks(
             _check_hits(result.hits, k, space)
             if q.WhichOneof("target") == "id":
                 assert q.id not in {h.id for h in result.hits}, "a query id is in its own results"
+
+
+@fuzz_settings
+@given(
+    n_queries=st.sampled_from([1, 2, 16, 64, 256]),
+    k=st.sampled_from([1, 10, 100, 600, 1024]),
+    with_vectors=st.booleans(),
+)
+def test_reply_sizes(harness: Harness, n_queries: int, k: int, with_vectors: bool) -> None:
+    """Searches whose replies span tiny to ~300x the message limit: each one is answered
+    in full or refused with RESOURCE_EXHAUSTED, never INTERNAL, and the server stays up."""
+    qs = [pb.Query(id=f"b{i % 600}") for i in range(n_queries)]
+    req = pb.FindSimilarTasksRequest(space=BIG, queries=qs, k=k, with_vectors=with_vectors)
+    reply = harness.call("FindSimilarTasks", req)
+    if reply is not None:
+        assert [len(r.hits) for r in reply.results] == [min(k, 599)] * n_queries
+        assert reply.ByteSize() <= MAX_MESSAGE
+
+
+@fuzz_settings
+@given(flt=st.one_of(many_conditions, many_values), rpc=st.sampled_from(["find", "list", "rank", "delete"]))
+def test_filter_sizes(harness: Harness, flt: pb.Filter, rpc: str) -> None:
+    """Filters around and far over the limits, on spaces that exist and queries that
+    resolve (so the filter is what gets judged): OK or INVALID_ARGUMENT, never INTERNAL."""
+    q = pb.Query(id="r0")
+    calls = {
+        "find": ("FindSimilarTasks", pb.FindSimilarTasksRequest(space=REF, queries=[q], k=5, filter=flt)),
+        "list": ("ListTasks", pb.ListTasksRequest(space=REF, filter=flt)),
+        "rank": ("RankSourceTasks", pb.RankSourceTasksRequest(space=REF, target=q, candidate_filter=flt)),
+        "delete": ("DeleteTasks", pb.DeleteTasksRequest(space=SCRATCH, filter=flt)),
+    }
+    method, request = calls[rpc]
+    harness.call(method, request)
+
+
+@fuzz_settings
+@given(i=st.integers(0, N_REF - 1), scale=st.sampled_from(MAGNITUDES), rpc=st.sampled_from(["find", "rank"]))
+def test_scaled_queries_find_their_task(harness: Harness, i: int, scale: float, rpc: str) -> None:
+    """A stored vector scaled by any magnitude float32 holds is still its own best match."""
+    with np.errstate(over="ignore", under="ignore"):
+        v = (harness.ref_vectors[i].astype(np.float64) * scale).astype("<f4")
+    if not np.all(np.isfinite(v)) or not np.any(v):
+        return  # not a float32 vector any more: refused elsewhere
+    q = pb.Query(vector=pb.Vector(data=v.tobytes(), dim=DIM))
+    if rpc == "find":
+        reply = harness.call("FindSimilarTasks", pb.FindSimilarTasksRequest(space=REF, queries=[q], k=3))
+        hits = reply.results[0].hits
+    else:
+        hits = harness.call("RankSourceTasks", pb.RankSourceTasksRequest(space=REF, target=q, k=3)).ranking
+    assert hits[0].id == f"r{i}" and abs(hits[0].score - 1.0) < 1e-4, (scale, hits[0])
 
 
 @fuzz_settings

@@ -104,28 +104,27 @@ def test_cli_search_and_rank(
         )
         == 0
     )
-    ranking = json.loads(capsys.readouterr().out)
+    ranking = json.loads(capsys.readouterr().out)["ranking"]
     assert "task-0003" not in {r["id"] for r in ranking}
     assert {r["kind"] for r in ranking} == {"model"} and len(ranking) == 15 - (
         1 if tasks[3].kind == "model" else 0
     )
     save_embedding(_emb("probe", 1, EmbeddingSpace("m", "h", "fim", "{}", 8)), tmp_path / "e.safetensors")
-    assert (
-        server_main(
-            [
-                "search",
-                "--server",
-                server,
-                "--space",
-                "s",
-                "--embedding",
-                str(tmp_path / "e.safetensors"),
-                "-k",
-                "2",
-            ]
-        )
-        == 0
-    )
+    search_emb = [
+        "search",
+        "--server",
+        server,
+        "--space",
+        "s",
+        "--embedding",
+        str(tmp_path / "e.safetensors"),
+    ]
+    # An embedding file claims its space; a space of plain vectors cannot vouch for it.
+    assert server_main([*search_emb, "-k", "2"]) == 2
+    assert "without an embedding-space identity" in capsys.readouterr().err
+    client.create_space("ident", 8, identity=identity_of(EmbeddingSpace("m", "h", "fim", "{}", 8)))
+    client.upsert("ident", tasks)
+    assert server_main([*search_emb[:4], "ident", *search_emb[5:], "-k", "2"]) == 0
     assert "rank" in capsys.readouterr().out
-    assert server_main(["search", "--server", server, "--space", "nope", "--id", "x"]) == 1
+    assert server_main(["search", "--server", server, "--space", "nope", "--id", "x"]) == 2
     assert "NOT_FOUND" in capsys.readouterr().err

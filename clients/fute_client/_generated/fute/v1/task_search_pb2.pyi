@@ -833,9 +833,17 @@ class Hit(_message.Message):
     SCORE_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     VECTOR_FIELD_NUMBER: _builtins.int
+    PREDICTED_GAIN_FIELD_NUMBER: _builtins.int
+    P_HELP_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     score: _builtins.float
     """cosine similarity"""
+    predicted_gain: _builtins.float
+    """RankSourceTasks only: the expected target score after training on this source minus
+    the target trained alone, and the probability that this gain is positive. Calibrated
+    on measured transfer (docs/evaluation.md); unset in FindSimilarTasks.
+    """
+    p_help: _builtins.float
     @_builtins.property
     def metadata(self) -> Global___TaskMetadata: ...
     @_builtins.property
@@ -849,12 +857,21 @@ class Hit(_message.Message):
         score: _builtins.float = ...,
         metadata: Global___TaskMetadata | None = ...,
         vector: Global___Vector | None = ...,
+        predicted_gain: _builtins.float | None = ...,
+        p_help: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "vector", b"vector"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_p_help", b"_p_help", "_predicted_gain", b"_predicted_gain", "metadata", b"metadata", "p_help", b"p_help", "predicted_gain", b"predicted_gain", "vector", b"vector"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "metadata", b"metadata", "score", b"score", "vector", b"vector"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_p_help", b"_p_help", "_predicted_gain", b"_predicted_gain", "id", b"id", "metadata", b"metadata", "p_help", b"p_help", "predicted_gain", b"predicted_gain", "score", b"score", "vector", b"vector"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__p_help: _TypeAlias = _typing.Literal["p_help"]  # noqa: Y015
+    _WhichOneofArgType__p_help: _TypeAlias = _typing.Literal["_p_help", b"_p_help"]  # noqa: Y015
+    _WhichOneofReturnType__predicted_gain: _TypeAlias = _typing.Literal["predicted_gain"]  # noqa: Y015
+    _WhichOneofArgType__predicted_gain: _TypeAlias = _typing.Literal["_predicted_gain", b"_predicted_gain"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__p_help) -> _WhichOneofReturnType__p_help | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__predicted_gain) -> _WhichOneofReturnType__predicted_gain | None: ...
 
 Global___Hit: _TypeAlias = Hit  # noqa: Y015
 
@@ -868,6 +885,7 @@ class FindSimilarTasksRequest(_message.Message):
     FILTER_FIELD_NUMBER: _builtins.int
     SCORE_THRESHOLD_FIELD_NUMBER: _builtins.int
     WITH_VECTORS_FIELD_NUMBER: _builtins.int
+    EXPECTED_IDENTITY_FIELD_NUMBER: _builtins.int
     space: _builtins.str
     k: _builtins.int
     """1..max_k (server info)"""
@@ -880,6 +898,12 @@ class FindSimilarTasksRequest(_message.Message):
 
     @_builtins.property
     def filter(self) -> Global___Filter: ...
+    @_builtins.property
+    def expected_identity(self) -> Global___SpaceIdentity:
+        """When set, must equal the space's identity, else FAILED_PRECONDITION naming each
+        differing field. Clients send it whenever a query vector comes from an embedding file.
+        """
+
     def __init__(
         self,
         *,
@@ -889,10 +913,11 @@ class FindSimilarTasksRequest(_message.Message):
         filter: Global___Filter | None = ...,
         score_threshold: _builtins.float | None = ...,
         with_vectors: _builtins.bool = ...,
+        expected_identity: Global___SpaceIdentity | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold", "filter", b"filter", "score_threshold", b"score_threshold"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold", "expected_identity", b"expected_identity", "filter", b"filter", "score_threshold", b"score_threshold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold", "filter", b"filter", "k", b"k", "queries", b"queries", "score_threshold", b"score_threshold", "space", b"space", "with_vectors", b"with_vectors"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold", "expected_identity", b"expected_identity", "filter", b"filter", "k", b"k", "queries", b"queries", "score_threshold", b"score_threshold", "space", b"space", "with_vectors", b"with_vectors"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__score_threshold: _TypeAlias = _typing.Literal["score_threshold"]  # noqa: Y015
     _WhichOneofArgType__score_threshold: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold"]  # noqa: Y015
@@ -948,6 +973,7 @@ class RankSourceTasksRequest(_message.Message):
     TARGET_FIELD_NUMBER: _builtins.int
     CANDIDATE_FILTER_FIELD_NUMBER: _builtins.int
     K_FIELD_NUMBER: _builtins.int
+    EXPECTED_IDENTITY_FIELD_NUMBER: _builtins.int
     space: _builtins.str
     k: _builtins.int
     """0: all candidates (up to max_k)"""
@@ -957,6 +983,10 @@ class RankSourceTasksRequest(_message.Message):
     def candidate_filter(self) -> Global___Filter:
         """restricts the candidate sources"""
 
+    @_builtins.property
+    def expected_identity(self) -> Global___SpaceIdentity:
+        """As in FindSimilarTasksRequest: the identity the target vector was embedded in."""
+
     def __init__(
         self,
         *,
@@ -964,10 +994,11 @@ class RankSourceTasksRequest(_message.Message):
         target: Global___Query | None = ...,
         candidate_filter: Global___Filter | None = ...,
         k: _builtins.int = ...,
+        expected_identity: Global___SpaceIdentity | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["candidate_filter", b"candidate_filter", "target", b"target"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["candidate_filter", b"candidate_filter", "expected_identity", b"expected_identity", "target", b"target"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_filter", b"candidate_filter", "k", b"k", "space", b"space", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_filter", b"candidate_filter", "expected_identity", b"expected_identity", "k", b"k", "space", b"space", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -978,16 +1009,31 @@ class RankSourceTasksResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RANKING_FIELD_NUMBER: _builtins.int
+    NONE_EXPECTED_TO_HELP_FIELD_NUMBER: _builtins.int
+    ADVICE_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    none_expected_to_help: _builtins.bool
+    """True when no candidate's P(help) reaches 0.5: training on the target alone is the
+    expected better choice. `advice` says so in words (empty otherwise).
+    """
+    advice: _builtins.str
+    candidates: _builtins.int
+    """Candidates the predictions were standardised over (all matching, up to max_k)."""
     @_builtins.property
-    def ranking(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hit]: ...
+    def ranking(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hit]:
+        """best first (by cosine; predictions ride along)"""
+
     def __init__(
         self,
         *,
         ranking: _abc.Iterable[Global___Hit] | None = ...,
+        none_expected_to_help: _builtins.bool = ...,
+        advice: _builtins.str = ...,
+        candidates: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ranking", b"ranking"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "candidates", b"candidates", "none_expected_to_help", b"none_expected_to_help", "ranking", b"ranking"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,254 @@
+"""Predicted transfer gain and probability of helping, from what an index knows.
+
+A ranking by cosine orders candidate sources; it does not say whether the best of them
+helps at all, and on held-out targets most sources hurt. This module turns a target's
+cosines to its candidates (plus, where measured, each source's record on other targets)
+into two numbers per candidate, calibrated on measured transfer:
+
+- ``predicted_gain``: expected target score after the source minus the target alone;
+- ``p_help``: probability that the gain is positive.
+
+The models are deliberately small: a ridge regression for the gain and an L2 logistic
+regression for ``p_help`` over a handful of features, with the coefficients of the
+features that should only raise the prediction (standardised cosine, cosine, the source's
+prior) held non-negative. They are fit by :func:`fit_predictor` and judged leave one
+target out by ``benchmarks/transfer_prediction.py`` (docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fute.errors import ConfigError
+
+#: Feature names, in column order.
+FEATURES: tuple[str, ...] = ("z_cosine", "cosine", "target_max_cosine", "source_prior", "has_prior")
+#: Features whose coefficient must not be negative: more similar, or a source with a better
+#: record, never predicts less.
+MONOTONE: tuple[str, ...] = ("z_cosine", "cosine", "source_prior")
+PACKAGED = "transfer_predictor.json"
+#: Named feature subsets the benchmark compares leave one target out; the packaged
+#: predictor records the one it was fit with.
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "z": ("z_cosine",),
+    "z+cos": ("z_cosine", "cosine"),
+    "z+cos+target": ("z_cosine", "cosine", "target_max_cosine"),
+    "z+prior": ("z_cosine", "source_prior", "has_prior"),
+    "z+cos+prior": ("z_cosine", "cosine", "source_prior", "has_prior"),
+    "all": FEATURES,
+}
+
+
+def candidate_features(cosines: np.ndarray, priors: np.ndarray | None = None) -> np.ndarray:
+    """The feature matrix (candidates x :data:`FEATURES`) of one target's candidate set.
+
+    ``cosines[i]``: cosine of the target with candidate i (every candidate of the
+    ranking, not only the returned top k, since standardisation is over the set).
+    ``priors[i]``: the candidate's mean measured gain on other targets, NaN where unknown.
+    """
+    c = np.asarray(cosines, np.float64).reshape(-1)
+    n = len(c)
+    if n == 0:
+        return np.zeros((0, len(FEATURES)))
+    sd = float(c.std())
+    z = (c - c.mean()) / sd if n > 1 and sd > 1e-9 else np.zeros(n)
+    p = np.full(n, np.nan) if priors is None else np.asarray(priors, np.float64).reshape(-1)
+    if len(p) != n:
+        raise ConfigError(f"{len(p)} priors for {n} candidates")
+    known = np.isfinite(p)
+    return np.column_stack([z, c, np.full(n, c.max()), np.where(known, p, 0.0), known.astype(np.float64)])
+
+
+@dataclass(frozen=True)
+class TransferPredictor:
+    """Calibrated maps from :func:`candidate_features` to predicted gain and P(help).
+
+    Attributes:
+        mean, scale: per-feature standardisation learnt on the training pairs.
+        gain_coef, gain_intercept: the ridge model of the gain.
+        help_coef, help_intercept: the logistic model of P(gain > 0).
+        fitted_on: provenance (ground truth, space, targets, pairs).
+    """
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    gain_coef: tuple[float, ...]
+    gain_intercept: float
+    help_coef: tuple[float, ...]
+    help_intercept: float
+    fitted_on: dict[str, Any]
+
+    def _standard(self, x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = (np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
+        return out
+
+    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted gain, P(help)) per row of ``features``."""
+        xs = self._standard(features)
+        gain = xs @ np.asarray(self.gain_coef) + self.gain_intercept
+        logit = xs @ np.asarray(self.help_coef) + self.help_intercept
+        return gain, 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
+
+    def predict_cosines(
+        self, cosines: np.ndarray, priors: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` on the features of one target's candidate cosines."""
+        return self.predict(candidate_features(cosines, priors))
+
+    def to_json(self) -> str:
+        """Serialise (what :func:`load_predictor` reads)."""
+        return json.dumps({"features": list(FEATURES), **asdict(self)}, indent=1, sort_keys=True)
+
+
+def load_predictor(path: str | Path | None = None) -> TransferPredictor:
+    """A predictor from a JSON file; the packaged one (fit on the suite) by default.
+
+    Raises:
+        ConfigError: the file's features are not this version's :data:`FEATURES`.
+    """
+    if path is None:
+        text = resources.files("fute.resources").joinpath(PACKAGED).read_text()
+        where = f"packaged {PACKAGED}"
+    else:
+        text, where = Path(path).read_text(), str(path)
+    raw = json.loads(text)
+    if tuple(raw.pop("features", ())) != FEATURES:
+        raise ConfigError(f"{where}: features {raw.get('features')} are not {list(FEATURES)}")
+    return TransferPredictor(
+        mean=tuple(raw["mean"]),
+        scale=tuple(raw["scale"]),
+        gain_coef=tuple(raw["gain_coef"]),
+        gain_intercept=float(raw["gain_intercept"]),
+        help_coef=tuple(raw["help_coef"]),
+        help_intercept=float(raw["help_intercept"]),
+        fitted_on=dict(raw["fitted_on"]),
+    )
+
+
+def _monotone_mask() -> np.ndarray:
+    return np.array([name in MONOTONE for name in FEATURES])
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, l2: float, free: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least squares with an L2 penalty on the coefficients of the ``free`` columns only."""
+    coef = np.zeros(x.shape[1])
+    if free.any():
+        xf = x[:, free]
+        xc, yc = xf - xf.mean(0), y - y.mean()
+        coef[free] = np.linalg.solve(xc.T @ xc + l2 * np.eye(xf.shape[1]), xc.T @ yc)
+    return coef, float(y.mean() - x.mean(0) @ coef)
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, l2: float, free: np.ndarray) -> tuple[np.ndarray, float]:
+    """L2 logistic regression by Newton's method on the ``free`` columns."""
+    xf = np.column_stack([x[:, free], np.ones(len(x))])
+    w = np.zeros(xf.shape[1])
+    penalty = np.eye(xf.shape[1]) * l2
+    penalty[-1, -1] = 0.0  # the intercept is not shrunk
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xf @ w, -40, 40)))
+        grad = xf.T @ (p - y) + penalty @ w
+        hess = (xf * (p * (1 - p))[:, None]).T @ xf + penalty + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.abs(step).max()) < 1e-10:
+            break
+    coef = np.zeros(x.shape[1])
+    coef[free] = w[:-1]
+    return coef, float(w[-1])
+
+
+def _fit_monotone(
+    fit: Any, x: np.ndarray, y: np.ndarray, l2: float, usable: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Fit, then drop monotone features that came out negative and refit (an active set)."""
+    free = usable.copy()
+    mono = _monotone_mask()
+    while True:
+        coef, intercept = fit(x, y, l2, free)
+        wrong = free & mono & (coef < 0)
+        if not wrong.any():
+            return coef, intercept
+        free &= ~wrong
+
+
+def fit_predictor(
+    features: np.ndarray,
+    gains: np.ndarray,
+    *,
+    use: tuple[str, ...] = FEATURES,
+    l2: float = 1.0,
+    fitted_on: dict[str, Any] | None = None,
+) -> TransferPredictor:
+    """Fit both models on pairs (rows of ``features``) with measured ``gains``.
+
+    Only the features named in ``use`` enter; the others, and features constant over the
+    training pairs (say, no prior anywhere), get a zero coefficient. Guarantees:
+    coefficients of :data:`MONOTONE` features are >= 0.
+    """
+    unknown = sorted(set(use) - set(FEATURES))
+    if unknown:
+        raise ConfigError(f"unknown features {unknown}; valid: {list(FEATURES)}")
+    x = np.asarray(features, np.float64)
+    y = np.asarray(gains, np.float64)
+    if x.ndim != 2 or x.shape[1] != len(FEATURES) or len(x) != len(y) or len(y) < 2:
+        raise ConfigError(f"need >= 2 pairs of {len(FEATURES)} features, got {x.shape} and {y.shape}")
+    mean = x.mean(0)
+    scale = x.std(0)
+    usable = (scale > 1e-12) & np.array([name in use for name in FEATURES])
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    xs = (x - mean) / scale
+    gain_coef, gain_b = _fit_monotone(_ridge, xs, y, l2, usable)
+    helps = (y > 0).astype(np.float64)
+    if helps.min() == helps.max():  # one class only: a constant probability
+        help_coef, help_b = (
+            np.zeros(len(FEATURES)),
+            float(math.log((helps.mean() + 0.5) / (1.5 - helps.mean()))),
+        )
+    else:
+        help_coef, help_b = _fit_monotone(_logistic, xs, helps, l2, usable)
+    return TransferPredictor(
+        mean=tuple(float(v) for v in mean),
+        scale=tuple(float(v) for v in scale),
+        gain_coef=tuple(float(v) for v in gain_coef),
+        gain_intercept=gain_b,
+        help_coef=tuple(float(v) for v in help_coef),
+        help_intercept=help_b,
+        fitted_on={"features_used": list(use), **(fitted_on or {})},
+    )
+
+
+def auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve (ties count half); NaN without both classes."""
+    s = np.asarray(scores, np.float64)
+    y = np.asarray(positive, bool)
+    pos, neg = s[y], s[~y]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def brier(p: np.ndarray, positive: np.ndarray) -> float:
+    """Mean squared error of probabilities against outcomes (0 is perfect, 0.25 a coin)."""
+    return float(np.mean((np.asarray(p, np.float64) - np.asarray(positive, np.float64)) ** 2))
+
+
+def reliability(p: np.ndarray, positive: np.ndarray, bins: int = 5) -> list[tuple[float, float, int]]:
+    """(mean predicted, observed rate, count) per equal-width probability bin with pairs."""
+    p = np.asarray(p, np.float64)
+    y = np.asarray(positive, np.float64)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    return [
+        (float(p[which == b].mean()), float(y[which == b].mean()), int((which == b).sum()))
+        for b in range(bins)
+        if (which == b).any()
+    ]

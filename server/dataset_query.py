@@ -1,0 +1,151 @@
+"""A labelled data file as a query of a server's space: embedded with exactly that space's recipe.
+
+``fute rank --data FILE`` and ``fute search --data FILE`` read the space's identity from
+the server, rebuild its method (:func:`fute.methods.from_space.method_for_space`, which
+refuses a surrogate with other weights and proves the recipe by a round trip), embed the
+file and query with the identity attached, so the server checks it once more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fute.embedding import TaskEmbedding, TaskInfo
+from fute.errors import FuteError
+from fute_client.types import Space, SpaceIdentity
+from server.embedding_upload import embedding_space_of, identity_of
+
+if TYPE_CHECKING:
+    from fute.surrogate import Surrogate
+
+# A re-embedded copy of an indexed task scores 1 up to float32 rounding of its cosine.
+SAME_TASK_SCORE = 1.0 - 1e-5
+
+
+@dataclass(frozen=True)
+class DatasetQuery:
+    """A data file embedded into a space: the vector to send and what it was made from."""
+
+    embedding: TaskEmbedding
+    identity: SpaceIdentity
+    path: Path
+    seconds: float
+    rows: int  # labelled examples in the file
+    cap: int  # the method's max_examples
+    given: str = ""  # the path as the user wrote it
+
+    @property
+    def n_examples(self) -> int:
+        """Examples that went into the embedding (after the cap)."""
+        return self.embedding.task.n_examples
+
+    def describe(self, space: str) -> str:
+        """One line for the user: what was embedded, how much of it, where, how long."""
+        return (
+            f"{self.given or self.path}: {self.n_examples} of {self.rows} examples (cap {self.cap}, "
+            f"--max-examples) embedded into space {space!r} in {self.seconds:.1f} s"
+        )
+
+
+def embed_for_space(space: Space, args: argparse.Namespace) -> DatasetQuery:
+    """Embed ``args.data`` (read with the ``fute embed`` file options) into ``space``.
+
+    Raises:
+        FuteError: the space has no identity, the surrogate's weights differ from the
+            space's, the recipe cannot be reproduced, or the file is not a valid task.
+    """
+    from fute.cli_args import load_task_from_args
+    from fute.methods.from_space import method_for_space
+    from fute.runtime import configure_threads
+    from fute.surrogate import load_surrogate
+
+    if space.identity is None:
+        raise FuteError(
+            f"space {space.name!r} was created without an embedding-space identity, so no recipe "
+            "is known to embed a file for it; query it with --vector"
+        )
+    target = embedding_space_of(space.identity, space.dim)
+    configure_threads(args.threads)
+    task = load_task_from_args(args)  # a bad file fails before the model loads
+    surrogate = load_surrogate(args.surrogate or target.surrogate_name)
+    method = method_for_space(target, surrogate, max_examples=args.max_examples)
+    path = Path(args.data).resolve()
+    info = TaskInfo(
+        name=task.name,
+        kind="dataset",
+        label_kind=task.label_kind,
+        label_names=task.label_names,
+        source=str(path),
+    )
+    t0 = time.perf_counter()
+    emb = method.embed(task, info, progress=not args.quiet)
+    seconds = time.perf_counter() - t0
+    cap = int(method.settings.max_examples)  # type: ignore[attr-defined]  # every method has one
+    return DatasetQuery(emb, identity_of(emb.space), path, seconds, len(task.examples), cap, str(args.data))
+
+
+def is_same_task(query: DatasetQuery, hit_source_path: str, score: float) -> bool:
+    """Whether a hit is the query's own data already in the index (left out of a ranking)."""
+    if hit_source_path and Path(hit_source_path).resolve() == query.path:
+        return True
+    return score >= SAME_TASK_SCORE
+
+
+@dataclass(frozen=True)
+class FileOptions:
+    """How to read a data file: the ``fute embed`` file options, as values instead of argparse."""
+
+    name: str | None = None
+    fmt: str | None = None  # a fute.data format name; None: from the file name
+    text_field: str = "text"
+    pair_field: str = "text_pair"
+    label_field: str = "label"
+    max_examples: int | None = None  # None: the method's own cap
+
+
+def embed_path_for_space(
+    space: Space,
+    path: Path,
+    options: FileOptions,
+    surrogate_for: Callable[[str], Surrogate],
+    on_stage: Callable[[str], None] = lambda stage: None,
+) -> DatasetQuery:
+    """Embed the file ``path`` into ``space`` with exactly its recipe, as :func:`embed_for_space`.
+
+    ``surrogate_for(name)`` supplies the surrogate the space names (a server keeps one per
+    process); ``on_stage`` hears ``"reading"``, ``"loading surrogate"`` and ``"embedding"``
+    as each starts. Raises what :func:`embed_for_space` raises, for the same reasons.
+    """
+    from fute.data import load_task
+    from fute.data.loading import FieldMap
+    from fute.methods.from_space import method_for_space
+
+    if space.identity is None:
+        raise FuteError(
+            f"space {space.name!r} was created without an embedding-space identity, so no recipe "
+            "is known to embed a file for it; query it with a vector"
+        )
+    target = embedding_space_of(space.identity, space.dim)
+    on_stage("reading")
+    fields = FieldMap(text=options.text_field, text_pair=options.pair_field, label=options.label_field)
+    task = load_task(path, name=options.name, fmt=options.fmt, fields=fields)  # type: ignore[arg-type]
+    on_stage("loading surrogate")
+    method = method_for_space(target, surrogate_for(target.surrogate_name), max_examples=options.max_examples)
+    info = TaskInfo(
+        name=task.name,
+        kind="dataset",
+        label_kind=task.label_kind,
+        label_names=task.label_names,
+        source=str(path),
+    )
+    on_stage("embedding")
+    t0 = time.perf_counter()
+    emb = method.embed(task, info, progress=False)
+    seconds = time.perf_counter() - t0
+    cap = int(method.settings.max_examples)  # type: ignore[attr-defined]  # every method has one
+    return DatasetQuery(emb, identity_of(emb.space), path.resolve(), seconds, len(task.examples), cap)

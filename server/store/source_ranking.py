@@ -1,0 +1,43 @@
+"""A source ranking with predicted gain and P(help) per candidate, and advice for the whole.
+
+The store retrieves every candidate's cosine to the target (up to ``max_k``); the
+predictor (:mod:`fute.transfer_prediction`, calibrated on measured transfer) turns the
+cosines of that whole set into a predicted gain and a probability of helping for each,
+and the ranking says plainly when none is expected to help.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from fute.transfer_prediction import TransferPredictor
+from fute_client.types import Hit, Ranking
+
+#: A candidate "is expected to help" when its P(help) reaches this.
+HELP_THRESHOLD = 0.5
+
+
+def annotate(hits: list[Hit], predictor: TransferPredictor | None, k: int) -> Ranking:
+    """The first ``k`` of ``hits`` (all when 0) with predictions over the whole candidate set.
+
+    ``hits`` must be every candidate, best first: standardisation is over them, so the
+    predictions of the top k do not depend on k. Without a predictor, hits carry cosines only.
+    """
+    if predictor is None or not hits:
+        return Ranking(tuple(hits[:k] if k else hits), candidates=len(hits))
+    gain, p_help = predictor.predict_cosines(np.array([h.score for h in hits]))
+    annotated = [
+        replace(h, predicted_gain=float(g), p_help=float(p))
+        for h, g, p in zip(hits, gain, p_help, strict=True)
+    ]
+    best = int(np.argmax(p_help))
+    none_help = bool(p_help[best] < HELP_THRESHOLD)
+    advice = (
+        f"train on the target alone: no candidate is expected to help (highest P(help) "
+        f"{p_help[best]:.2f}, {annotated[best].id!r}, predicted gain {gain[best]:+.3f})"
+        if none_help
+        else ""
+    )
+    return Ranking(tuple(annotated[:k] if k else annotated), none_help, advice, len(hits))
