@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from http_kit import SPACE, SUITE, SUITE_DATA, Served
+from http_kit import READ, SPACE, SUITE, SUITE_DATA, WRITE, Served
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -40,18 +40,24 @@ sync_api = pytest.importorskip(
 
 
 @pytest.fixture(scope="module")
-def page(served_open: Served) -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
+    """One Playwright driver per module (a second sync driver cannot start inside it)."""
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1280, "height": 760})
-        pg.set_default_timeout(TIMEOUT_MS)
-        errors: list[str] = []
-        pg.on("pageerror", lambda exc: errors.append(str(exc)))
-        pg.goto(served_open.base + "/")
-        pg.wait_for_selector("body[data-ready='1']")
-        yield pg
-        browser.close()
-        assert errors == [], errors
+        yield p
+
+
+@pytest.fixture(scope="module")
+def page(playwright: Any, served_open: Served) -> Iterator[Any]:
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+    pg = browser.new_page(viewport={"width": 1280, "height": 760})
+    pg.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.goto(served_open.base + "/")
+    pg.wait_for_selector("body[data-ready='1']")
+    yield pg
+    browser.close()
+    assert errors == [], errors
 
 
 def _shot(page: Any, name: str) -> None:
@@ -132,3 +138,31 @@ def test_upload_ranks_sources(page: Any, tmp_path: Path) -> None:
     assert page.evaluate("() => window.sawProgress") is True
     assert page.locator("#rank-progress").is_hidden()  # and hides once done
     _shot(page, "rank")
+
+
+def test_console_is_read_only_until_a_write_token_is_entered(playwright: Any, served: Served) -> None:
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+    try:
+        pg = browser.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.goto(served.base + "/")
+        sync_api.expect(pg.locator("#access")).to_have_text("no access: enter a token")
+        pg.fill("#token", READ)
+        pg.click("#token-use")
+        sync_api.expect(pg.locator("#access")).to_have_text("read-only")
+        sync_api.expect(pg.locator("#tasks-table tbody tr")).to_have_count(len(SUITE))
+        assert not pg.locator("#tasks-table tbody button").first.is_visible()
+        pg.click(".tabs button[data-tab=snapshots]")
+        assert not pg.locator("#snap-create").is_visible()
+        pg.fill("#token", WRITE)
+        pg.click("#token-use")
+        sync_api.expect(pg.locator("#access")).to_have_text("read-write")
+        pg.click(".tabs button[data-tab=tasks]")
+        sync_api.expect(pg.locator("#tasks-table tbody button").first).to_be_visible()
+        pg.click(".tabs button[data-tab=snapshots]")
+        pg.fill("#snap-name", "from-console")
+        pg.click("#snap-create")
+        sync_api.expect(pg.locator("#snapshots tbody tr td").first).to_have_text("from-console")
+        assert [s.name for s in served.client.list_snapshots()] == ["from-console"]
+    finally:
+        browser.close()
