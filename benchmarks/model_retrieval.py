@@ -10,6 +10,11 @@ model's own task type. Embeddings are written under ``--out-dir`` and reused by 
     .venv/bin/python benchmarks/model_retrieval.py            # defaults as in docs/models.md
     .venv/bin/python benchmarks/model_retrieval.py --models vader,smollm2-sentiment
     .venv/bin/python benchmarks/model_retrieval.py --corpus packaged:multilingual
+    .venv/bin/python benchmarks/model_retrieval.py --corpus packaged:diverse --csls 3
+
+Every run scores with plain cosine and, per ``--csls K``, with CSLS (hub-aware), and
+reports the hub statistics (how many models share one nearest dataset) and each model's
+output information on U (answer entropy, majority share; fute.informativeness).
 """
 
 from __future__ import annotations
@@ -29,11 +34,13 @@ from fute.corpus import load_corpus
 from fute.data import load_task
 from fute.embedding import TaskEmbedding, TaskInfo, load_embedding, save_embedding
 from fute.errors import FuteError
+from fute.informativeness import OutputInformation
 from fute.methods import EmbeddingMethod, make_method
 from fute.model_embedding import embed_model
 from fute.models import AdapterOptions, load_adapter
 from fute.models.smollm2 import cache_root
 from fute.runtime import configure_threads
+from fute.similarity import cosine_matrix, csls_matrix
 from fute.surrogate import load_surrogate
 
 logger = logging.getLogger("model_retrieval")
@@ -138,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         default=str(cache_root() / "benchmarks" / "model_retrieval"),
         help="where embeddings are kept for reruns (default under $FUTE_CACHE_DIR or ~/.cache/fute)",
     )
+    parser.add_argument(
+        "--csls",
+        type=int,
+        action="append",
+        default=[],
+        metavar="K",
+        help="also score with CSLS over K nearest tasks (repeatable), next to plain cosine",
+    )
     parser.add_argument("--json", help="also write the results as JSON")
     parser.add_argument("--threads", type=int)
     args = parser.parse_args(argv)
@@ -150,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     datasets = dataset_embeddings(method, out_dir, tasks)
     types = [d.task.task_type for d in datasets]
     wanted = set(args.models.split(",")) if args.models else None
-    rows: list[dict[str, object]] = []
+    models: list[tuple[ModelCase, TaskEmbedding, float]] = []
+    failed: list[dict[str, object]] = []
     for case in CASES:
         if wanted is not None and case.key not in wanted:
             continue
@@ -166,32 +182,94 @@ def main(argv: list[str] | None = None) -> int:
                 save_embedding(emb, path)
         except FuteError as exc:
             logger.error("model %s failed: %s", case.key, exc)
-            rows.append({"model": case.key, "error": str(exc)})
+            failed.append({"model": case.key, "error": str(exc)})
             continue
-        sims = np.array([emb.cosine(d) for d in datasets])
-        order = np.argsort(-sims)
+        models.append((case, emb, round(time.perf_counter() - start, 1)))
+    names = [d.task.name for d in datasets]
+    measures = ["cosine", *(f"csls{k}" for k in args.csls)]
+    record: dict[str, object] = {
+        "space": method.space().describe(),
+        "corpus": args.corpus or "packaged:default",
+        "corpus_size": args.corpus_size,
+        "llm_corpus_size": args.llm_corpus_size,
+        "measures": {},
+    }
+    for measure in measures:
+        sims = model_dataset_similarity([e for _, e, _ in models], datasets, measure)
+        rows = [*_rows(models, sims, names, types), *failed]
+        summary = _summary(rows, names, types)
+        print(f"\n===== similarity: {measure} =====")
+        _print(rows, names, types, method.space().describe(), args.corpus)
+        print(
+            f"hubs: {summary['distinct_top1']} distinct nearest datasets for {summary['n_models']} models; "
+            f"most frequent {summary['top_hub']} ({summary['top_hub_count']} models)"
+        )
+        record["measures"][measure] = {"rows": rows, "summary": summary}  # type: ignore[index]
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def model_dataset_similarity(
+    model_embs: list[TaskEmbedding], datasets: list[TaskEmbedding], measure: str
+) -> np.ndarray:
+    """(models × datasets) similarities: cosine, or ``cslsK``: CSLS over all the tasks of the
+    run (datasets and models together, as an index holding both would compute r)."""
+    everything = [*datasets, *model_embs]
+    cos = cosine_matrix(everything)
+    mat = cos if measure == "cosine" else csls_matrix(cos, int(measure.removeprefix("csls")))
+    block: np.ndarray = mat[len(datasets) :, : len(datasets)]
+    return block
+
+
+def _rows(
+    models: list[tuple[ModelCase, TaskEmbedding, float]], sims: np.ndarray, names: list[str], types: list[str]
+) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for (case, emb, seconds), row in zip(models, sims, strict=True):
+        order = np.argsort(-row)
         hits = [types[i] in case.expected for i in order[:3]]
+        information = OutputInformation.from_pairs(emb.task.output_info)
         rows.append(
             {
                 "model": case.key,
                 "expected": list(case.expected),
-                "seconds": round(time.perf_counter() - start, 1),
-                "sims": {datasets[i].task.name: round(float(sims[i]), 4) for i in range(len(datasets))},
-                "top3": [datasets[i].task.name for i in order[:3]],
+                "seconds": seconds,
+                "sims": {names[i]: round(float(row[i]), 4) for i in range(len(names))},
+                "top3": [names[i] for i in order[:3]],
                 "p_at_1": float(hits[0]),
                 "p_at_3": sum(hits) / 3,
                 "hit_at_3": float(any(hits)),
+                "answer_entropy": None if information is None else round(information.answer_entropy, 3),
+                "majority_share": None if information is None else round(information.majority_share, 3),
             }
         )
-    _print(rows, [d.task.name for d in datasets], types, method.space().describe(), args.corpus)
-    if args.json:
-        record = {
-            "space": method.space().describe(),
-            "corpus": args.corpus or "packaged:default",
-            "rows": rows,
-        }
-        Path(args.json).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    return 0
+    return rows
+
+
+def _summary(rows: list[dict[str, object]], names: list[str], types: list[str]) -> dict[str, object]:
+    """Means of the table, dataset → model P@1 and the hub statistics (k-occurrence at 1)."""
+    ok = [r for r in rows if "error" not in r]
+    top1 = [str(r["top3"][0]) for r in ok]  # type: ignore[index]
+    counts = {n: top1.count(n) for n in sorted(set(top1))}
+    hub = max(counts, key=lambda n: counts[n]) if counts else ""
+    plain = [r for r in ok if not str(r["model"]).endswith("-cal")]
+    claimed = {t for r in plain for t in r["expected"]}  # type: ignore[attr-defined]
+    reverse = [
+        float(t in max(plain, key=lambda r: r["sims"][n])["expected"])  # type: ignore[index,operator]
+        for n, t in zip(names, types, strict=True)
+        if t in claimed
+    ]
+    return {
+        "n_models": len(ok),
+        "p_at_1": float(np.mean([r["p_at_1"] for r in ok])) if ok else None,
+        "p_at_3": float(np.mean([r["p_at_3"] for r in ok])) if ok else None,
+        "dataset_to_model_p_at_1": float(np.mean(reverse)) if reverse else None,
+        "distinct_top1": len(counts),
+        "top_hub": hub,
+        "top_hub_count": counts.get(hub, 0),
+        "top1_counts": counts,
+    }
 
 
 def _print(

@@ -134,7 +134,7 @@ def leave_one_target_out(pairs: list[TargetPairs], feature_set: str, l2: float) 
         model = fit_predictor(x, y, use=use, l2=l2)
         priors = source_priors(pairs, {tp.target}) if with_prior else None
         out[tp.target] = model.predict(features_of(tp, priors))
-    return HeldOut(f"predictor[{feature_set}]", out)
+    return HeldOut(f"predictor ({feature_set})", out)
 
 
 def _ranker(
@@ -203,9 +203,9 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help=f"write the packaged predictor {PACKAGED}")
     ap.add_argument(
         "--serve-features",
-        choices=[n for n, use in FEATURE_SETS.items() if "source_prior" not in use],
-        default="z",
-        help="feature set of the packaged predictor (the service knows no source priors yet)",
+        choices=list(FEATURE_SETS),
+        default="z+prior",
+        help="feature set of the packaged predictor (chosen by the held-out comparison)",
     )
     args = ap.parse_args()
     console = Console(width=150, record=True)
@@ -266,17 +266,12 @@ def main() -> None:
         diffs = paired_differences(r, cosine)
         record["rankings"][r.name] = {"mean": {m: r.mean(m) for m in diffs}, "minus_cosine": diffs}
         cells = []
-        for m, scale in (
-            ("ndcg_norm", 1),
-            ("regret@1", 100),
-            ("regret@3", 100),
-            ("spearman", 1),
-            ("gain@1", 1),
-        ):
+        for m in ("ndcg_norm", "regret@1", "regret@3", "spearman", "gain@1"):
             d, lo, hi = diffs[m]
-            cell = f"{scale * r.mean(m):.3f}"
+            digits = 1 if m.startswith("regret") else 3  # regret is already in percent
+            cell = f"{r.mean(m):.{digits}f}"
             if r is not cosine:
-                cell += f" ({scale * d:+.3f} [{scale * lo:+.3f}, {scale * hi:+.3f}])"
+                cell += f" ({d:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}])"
             cells.append(cell)
         table.add_row(r.name, *cells)
     console.print(table)
@@ -289,11 +284,13 @@ def main() -> None:
         )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "transfer_prediction.txt").write_text(console.export_text())
+    (args.out / "transfer_prediction.md").write_text(_markdown(record, [h.name for h in variants]))
     (args.out / "transfer_prediction.json").write_text(json.dumps(record, indent=1, default=float) + "\n")
     _plot_reliability(args.out / "transfer_calibration.png", record, [h.name for h in variants])
     if args.write:
-        x, y = training_set(pairs, None, with_prior=False)
         use = FEATURE_SETS[args.serve_features]
+        with_prior = "source_prior" in use
+        x, y = training_set(pairs, None, with_prior)
         fitted_on = {
             "ground_truth": str(args.ground_truth.name),
             "embeddings": f"{name0}: {t0} / {s0}",
@@ -301,11 +298,45 @@ def main() -> None:
             "targets": len(pairs),
             "pairs": len(y),
             "l2": args.l2,
-            "command": "python -m benchmarks.transfer_prediction --write",
+            "command": f"python -m benchmarks.transfer_prediction --serve-features {args.serve_features} --write",
         }
-        model: TransferPredictor = fit_predictor(x, y, use=use, l2=args.l2, fitted_on=fitted_on)
+        priors = source_priors(pairs, set()) if with_prior else None
+        model: TransferPredictor = fit_predictor(
+            x, y, use=use, l2=args.l2, fitted_on=fitted_on, source_priors=priors
+        )
         PACKAGED_PATH.write_text(model.to_json() + "\n")
         console.print(f"wrote {PACKAGED_PATH} (features {list(FEATURES)})")
+
+
+def _markdown(record: dict[str, Any], names: list[str]) -> str:
+    """The two tables of the run as markdown, for docs/evaluation.md."""
+    lines = [
+        "| predictor (features) | AUC P(help) | AUC z-cosine | Brier | Brier of base rate | r(pred, gain) | 'train alone' right | top pick within noise |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        p, a = record[name]["pooled"], record[name]["advice"]
+        lines.append(
+            f"| {name} | {p['auc_p_help']:.3f} | {p['auc_z_cosine']:.3f} | {p['brier']:.3f} | "
+            f"{p['brier_base_rate']:.3f} | {p['gain_pearson']:.3f} | {a['advice_right']}/{a['targets']} | "
+            f"{a['top_pick_within_noise']}/{a['targets']} |"
+        )
+    lines += [
+        "",
+        "| ranker | NDCG (min-max) | regret@1 % | regret@3 % | Spearman | gain@1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in record["rankings"].items():
+        cells = []
+        for m in ("ndcg_norm", "regret@1", "regret@3", "spearman", "gain@1"):
+            digits = 1 if m.startswith("regret") else 3
+            d, lo, hi = row["minus_cosine"][m]
+            cell = f"{row['mean'][m]:.{digits}f}"
+            if (d, lo, hi) != (0.0, 0.0, 0.0):
+                cell += f" ({d:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}])"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _align(tp: TargetPairs, other: TargetPairs) -> np.ndarray:

@@ -50,15 +50,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     task = load_task_from_args(args)
     surrogate = load_surrogate(args.surrogate)
     method = make_method(args.method, surrogate, settings)
-    info = TaskInfo(
-        name=task.name,
-        kind="dataset",
-        task_type=args.task_type,
-        label_kind=task.label_kind,
-        label_names=task.label_names,
-        source=str(Path(args.data).resolve()),
-        n_examples=len(task.examples),
-        tags=tuple(args.tag),
+    info = TaskInfo.of_dataset(
+        task, source=str(Path(args.data).resolve()), task_type=args.task_type, tags=tuple(args.tag)
     )
     emb = method.embed(task, info, progress=not args.quiet)
     out = Path(args.out) if args.out else Path(f"{task.name}.{args.method}.safetensors")
@@ -70,19 +63,23 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 def _cmd_similarity(args: argparse.Namespace) -> int:
     from fute.embedding import load_embedding
-    from fute.similarity import cosine_matrix, render_table, write_csv, write_heatmap
+    from fute.similarity import cosine_matrix, csls_matrix, render_table, write_csv, write_heatmap
 
     check_output_file("--csv", args.csv)
     check_output_file("--png", args.png)
     embeddings = [load_embedding(p) for p in args.files]
     names = [e.task.name for e in embeddings]
     sims = cosine_matrix(embeddings)
+    measure = "cosine similarity"
+    if args.csls is not None:
+        sims = csls_matrix(sims, args.csls)
+        measure = f"CSLS (k={min(args.csls, max(len(names) - 1, 1))})"
     print(f"space: {embeddings[0].space.describe()}")
-    print(render_table(names, sims, title="cosine similarity (* each row's nearest other task)"))
+    print(render_table(names, sims, title=f"{measure} (* each row's nearest other task)"))
     if args.csv:
         write_csv(args.csv, names, sims)
     if args.png:
-        write_heatmap(args.png, names, sims, embeddings[0].space.method)
+        write_heatmap(args.png, names, sims, f"{embeddings[0].space.method}: {measure}")
     return 0
 
 
@@ -128,6 +125,13 @@ def _register_similarity(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("files", nargs="+", help="embedding files written by `fute embed`")
     p.add_argument("--csv", help="also write the matrix as CSV")
     p.add_argument("--png", help="also write a heatmap PNG")
+    p.add_argument(
+        "--csls",
+        type=int,
+        metavar="K",
+        help="hub-aware similarity instead of cosine: 2 cos(x, y) - r(x) - r(y), r the mean cosine of a "
+        "task to its K nearest other tasks (CSLS; K capped at the number of other tasks)",
+    )
     p.set_defaults(func=_cmd_similarity)
 
 

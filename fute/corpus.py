@@ -31,10 +31,13 @@ DEFAULT_CORPUS_SEED = 0
 #: Corpora shipped in ``fute/resources`` (provenance in the ``.json`` beside each), named
 #: ``packaged:NAME`` wherever a corpus file is accepted. ``default`` is English prose;
 #: ``multilingual`` (UDHR paragraphs in 41 languages) is for models whose task is about
-#: language, which English text cannot exercise (docs/models.md).
+#: language, which English text cannot exercise (docs/models.md); ``diverse`` mixes many
+#: kinds of input (glosses, questions, chat, jokes, news, pairs, 41 languages), as the
+#: paper's U does, and records each input's source.
 PACKAGED_CORPORA: dict[str, str] = {
     "default": "unlabelled_default.jsonl.gz",
     "multilingual": "unlabelled_multilingual.jsonl.gz",
+    "diverse": "unlabelled_diverse.jsonl.gz",
 }
 PACKAGED_PREFIX = "packaged:"
 
@@ -49,11 +52,23 @@ class CorpusExample:
 
 @dataclass(frozen=True)
 class UnlabelledCorpus:
-    """The examples of U, their content hash and where they came from."""
+    """The examples of U, their content hash and where they came from.
+
+    ``input_sources`` names, per example, the source an input was drawn from (the optional
+    ``source`` field of each JSONL line) when every line has one, else it is ``None``. It
+    is not part of the hash: it describes U, it does not change what a model sees.
+    """
 
     examples: tuple[CorpusExample, ...]
     hash: str
     source: str
+    input_sources: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_sources is not None and len(self.input_sources) != len(self.examples):
+            raise ValueError(
+                f"{len(self.input_sources)} input sources for {len(self.examples)} examples of U"
+            )
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -69,16 +84,19 @@ def corpus_hash(examples: tuple[CorpusExample, ...]) -> str:
     return digest.hexdigest()
 
 
-def _read_jsonl(path: Path) -> list[CorpusExample]:
-    out: list[CorpusExample] = []
+def _read_jsonl(path: Path) -> list[tuple[CorpusExample, str | None]]:
+    """Every line's example and its optional ``source`` name, in file order."""
+    out: list[tuple[CorpusExample, str | None]] = []
     try:
         for where, row in iter_jsonl_objects(path):
-            text, pair = row.get("text"), row.get("text_pair")
+            text, pair, origin = row.get("text"), row.get("text_pair"), row.get("source")
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{where}: expected an object with a non-empty string field 'text'")
             if pair is not None and not isinstance(pair, str):
                 raise DataError(f"{where}: field 'text_pair' must be a string or absent")
-            out.append(CorpusExample(text, pair))
+            if origin is not None and not isinstance(origin, str):
+                raise DataError(f"{where}: field 'source' must be a string or absent")
+            out.append((CorpusExample(text, pair), origin))
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read the corpus ({exc})") from exc
     return out
@@ -105,7 +123,8 @@ def load_corpus(
     seed: int = DEFAULT_CORPUS_SEED,
 ) -> UnlabelledCorpus:
     """Load U: the packaged corpus by default, ``packaged:NAME`` for another packaged one
-    (:data:`PACKAGED_CORPORA`), or a user's JSONL file (``text``, optional ``text_pair``).
+    (:data:`PACKAGED_CORPORA`), or a user's JSONL file (``text``, optional ``text_pair``
+    and ``source``, the name of where the input came from).
 
     Duplicates are dropped (first occurrence kept). With ``limit``, a seeded random subset
     of that size is kept in file order; ``None`` keeps everything.
@@ -120,18 +139,26 @@ def load_corpus(
     if not source_path.is_file():
         raise DataError(f"{source_path}: no such corpus file (JSONL with 'text' and optional 'text_pair')")
     seen: set[CorpusExample] = set()
-    unique: list[CorpusExample] = []
-    for ex in _read_jsonl(source_path):
+    unique: list[tuple[CorpusExample, str | None]] = []
+    for ex, origin in _read_jsonl(source_path):
         if ex not in seen:
             seen.add(ex)
-            unique.append(ex)
+            unique.append((ex, origin))
     if not unique:
         raise DataError(f"{source_path}: the corpus is empty")
     if limit is not None and len(unique) > limit:
         keep = np.sort(np.random.default_rng(seed).choice(len(unique), size=limit, replace=False))
         unique = [unique[i] for i in keep]
         source = f"{source} (seeded sample of {limit}, seed {seed})"
-    examples = tuple(unique)
+    examples = tuple(ex for ex, _ in unique)
+    origins = [origin for _, origin in unique]
+    # Sources only when every input has one: a partial labelling would skew any statistic
+    input_sources = tuple(o for o in origins if o is not None)
     digest = corpus_hash(examples)
     logger.info("corpus U: %d examples from %s, hash %s", len(examples), source, digest[:12])
-    return UnlabelledCorpus(examples=examples, hash=digest, source=source)
+    return UnlabelledCorpus(
+        examples=examples,
+        hash=digest,
+        source=source,
+        input_sources=input_sources if len(input_sources) == len(examples) else None,
+    )

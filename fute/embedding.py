@@ -13,7 +13,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from safetensors import SafetensorError
@@ -22,6 +22,9 @@ from safetensors.numpy import load_file, save_file
 from fute.errors import EmbeddingFileError
 from fute.file_modes import chmod_like_open
 from fute.space import EmbeddingSpace, check_same_space
+
+if TYPE_CHECKING:
+    from fute.data.records import TaskData
 
 FILE_FORMAT = "fute-embedding/1"
 # Name prefix of the temporary file save_embedding renames into place; a process killed
@@ -45,6 +48,9 @@ class TaskInfo:
         source: where it came from: a data file, a model folder, an adapter and prompt.
         n_examples: examples that went into the embedding.
         tags: free-form labels for filtering.
+        output_info: for a model, how much its outputs on U say, as (name, value) pairs
+            (:class:`fute.informativeness.OutputInformation`); empty for datasets and for
+            files written before it existed.
     """
 
     name: str
@@ -55,10 +61,32 @@ class TaskInfo:
     source: str = ""
     n_examples: int = 0
     tags: tuple[str, ...] = ()
+    output_info: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def of_dataset(
+        cls, task: TaskData, *, source: str | None = None, task_type: str = "", tags: tuple[str, ...] = ()
+    ) -> TaskInfo:
+        """The TaskInfo of a loaded dataset task (the one place a dataset's is built):
+        its name, labels and example count, ``source`` (default: the task's own)."""
+        return cls(
+            name=task.name,
+            kind="dataset",
+            task_type=task_type,
+            label_kind=task.label_kind,
+            label_names=task.label_names,
+            source=task.source if source is None else source,
+            n_examples=len(task.examples),
+            tags=tags,
+        )
 
     def to_json(self) -> str:
-        """Serialise to JSON (tuples become lists)."""
-        return json.dumps(asdict(self), sort_keys=True)
+        """Serialise to JSON (tuples become lists). An empty ``output_info`` is left out, so
+        a record without one serialises as it did before the field existed."""
+        raw = asdict(self)
+        if not raw["output_info"]:
+            del raw["output_info"]
+        return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> TaskInfo:
@@ -69,6 +97,8 @@ class TaskInfo:
         for key in ("label_names", "tags"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
+        if "output_info" in kwargs:
+            kwargs["output_info"] = tuple((str(k), float(v)) for k, v in kwargs["output_info"])
         return cls(**kwargs)
 
 

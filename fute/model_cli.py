@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 def _cmd_embed_model(args: argparse.Namespace) -> int:
     from fute.corpus import load_corpus
     from fute.embedding import TaskInfo, save_embedding
+    from fute.informativeness import LOW_ENTROPY_THRESHOLD, OutputInformation
     from fute.methods import make_method
     from fute.model_embedding import embed_model
     from fute.models import AdapterOptions, load_adapter
@@ -80,6 +81,14 @@ def _cmd_embed_model(args: argparse.Namespace) -> int:
     save_embedding(emb, out, with_full=args.full)
     used = examples_used(emb.task.n_examples, len(corpus), settings.max_examples)
     print(f"{out}: model {name} on U {corpus.hash[:12]} ({used}) in {emb.space.describe()}")
+    information = OutputInformation.from_pairs(emb.task.output_info)
+    if information is not None:
+        print(f"  outputs on U: {information.describe(emb.task.label_names)}")
+        if information.is_low():
+            print(
+                f"  warning: answer entropy below {LOW_ENTROPY_THRESHOLD}: the outputs say little on this U, "
+                "so the embedding is mostly U's input signature; try another --corpus or --calibrate"
+            )
     return 0
 
 
@@ -107,8 +116,9 @@ def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
     p.add_argument(
         "--corpus",
-        help="unlabelled corpus: a JSONL file (text, optional text_pair) or packaged:NAME "
-        "(default: English prose; multilingual: 41 languages); default: packaged:default",
+        help="unlabelled corpus: a JSONL file (text, optional text_pair and source) or packaged:NAME "
+        "(default: English prose; multilingual: 41 languages; diverse: many kinds of input); "
+        "default: packaged:default",
     )
     p.add_argument(
         "--corpus-size",

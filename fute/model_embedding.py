@@ -24,6 +24,7 @@ from fute.data.records import Example, TaskData
 from fute.embedding import TaskEmbedding, TaskInfo
 from fute.errors import ConfigError
 from fute.file_modes import chmod_like_open
+from fute.informativeness import output_information
 from fute.methods.base import EmbeddingMethod
 from fute.models.base import ModelAdapter, identity_hash, validate_outputs
 from fute.models.smollm2 import cache_root
@@ -181,7 +182,9 @@ def embed_model(
     """The model task embedding of ``adapter``: ``method`` on (U, model outputs), in U's space.
 
     With ``calibrate`` (soft outputs only), the outputs are prior-calibrated over U first
-    (:func:`calibrate_soft`); the cache keeps the raw outputs.
+    (:func:`calibrate_soft`); the cache keeps the raw outputs. The embedding's
+    ``task.output_info`` records how much the outputs say (:mod:`fute.informativeness`);
+    below :data:`~fute.informativeness.LOW_ENTROPY_THRESHOLD` a warning is logged.
 
     Raises:
         ModelError: the model misbehaved; nothing was cached or written.
@@ -196,6 +199,14 @@ def embed_model(
         preds = validate_outputs(calibrate_soft(preds), adapter, len(corpus), f"{name} (calibrated)")
     if adapter.output_kind == "regression" and float(np.std(preds)) == 0.0:
         logger.warning("model %s gives the same score on all of U: its embedding carries little", name)
+    # Measured on the labels the method sees (after calibration, when asked for)
+    information = output_information(preds, adapter.output_kind, corpus.input_sources)
+    if information.is_low():
+        logger.warning(
+            "model %s says little on U (%s): its embedding is mostly U's input signature",
+            name,
+            information.describe(adapter.label_names),
+        )
     task = model_task(adapter, corpus, preds, name)
     base = info or TaskInfo(name=name)
     full_info = TaskInfo(
@@ -208,5 +219,6 @@ def embed_model(
         # The method records how many examples it used after its own cap.
         n_examples=len(task.examples),
         tags=(*base.tags, "calibrated") if calibrate else base.tags,
+        output_info=information.to_pairs(),
     )
     return method.embed(task, full_info, corpus=corpus.hash, progress=progress)

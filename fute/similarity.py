@@ -26,6 +26,40 @@ def cosine_matrix(embeddings: Sequence[TaskEmbedding]) -> np.ndarray:
     return sims
 
 
+def neighbourhood_radius(sims: np.ndarray, k: int) -> np.ndarray:
+    """r(x): each task's mean similarity to its ``k`` most similar *other* tasks.
+
+    A hub (a task close to many others) has a large r. ``k`` is capped at n - 1; with one
+    task, r = 0. Raises :class:`~fute.errors.FuteError` for k < 1 or a non-square matrix.
+    """
+    if k < 1:
+        raise FuteError(f"CSLS needs k >= 1 nearest tasks, got {k}")
+    n = sims.shape[0]
+    if sims.ndim != 2 or sims.shape[1] != n:
+        raise FuteError(f"expected a square similarity matrix, got shape {sims.shape}")
+    if n == 1:
+        return np.zeros(1)
+    k = min(k, n - 1)
+    others = sims[~np.eye(n, dtype=bool)].reshape(n, n - 1)
+    # the k largest of each row (order within them does not matter for the mean)
+    top = np.partition(others, n - 1 - k, axis=1)[:, n - 1 - k :]
+    radius: np.ndarray = top.mean(axis=1)
+    return radius
+
+
+def csls_matrix(sims: np.ndarray, k: int) -> np.ndarray:
+    """Cross-domain similarity local scaling (Conneau et al., 2018) over one set of tasks:
+    CSLS(x, y) = 2 cos(x, y) - r(x) - r(y), r from :func:`neighbourhood_radius`.
+
+    It lowers every similarity of a hub, so a task that is near everything stops being
+    everyone's nearest neighbour; for each row the order of the other tasks is the cosine
+    order shifted by r(y), so it can change only through the other tasks' radii.
+    """
+    radius = neighbourhood_radius(sims, k)
+    out: np.ndarray = 2.0 * sims - radius[:, None] - radius[None, :]
+    return out
+
+
 def render_table(names: Sequence[str], sims: np.ndarray, title: str = "cosine similarity") -> str:
     """A rich table of the matrix as plain text; ``*`` marks each row's nearest other task."""
     from rich.console import Console

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,9 @@ class TransferPredictor:
         mean, scale: per-feature standardisation learnt on the training pairs.
         gain_coef, gain_intercept: the ridge model of the gain.
         help_coef, help_intercept: the logistic model of P(gain > 0).
-        fitted_on: provenance (ground truth, space, targets, pairs).
+        fitted_on: provenance (ground truth, space, targets, pairs, features used).
+        source_priors: measured mean gain of known sources over the ground truth's
+            targets, by task id; a candidate not listed has no prior.
     """
 
     mean: tuple[float, ...]
@@ -84,10 +86,20 @@ class TransferPredictor:
     help_coef: tuple[float, ...]
     help_intercept: float
     fitted_on: dict[str, Any]
+    source_priors: dict[str, float] = field(default_factory=dict)
 
     def _standard(self, x: np.ndarray) -> np.ndarray:
-        out: np.ndarray = (np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
+        x = np.array(x, np.float64)
+        # An unknown prior is the average known one (standardised 0), not a gain of 0: most
+        # sources hurt, so 0 would rank every unmeasured source above the measured ones.
+        prior, known = FEATURES.index("source_prior"), FEATURES.index("has_prior")
+        x[x[:, known] == 0, prior] = self.mean[prior]
+        out: np.ndarray = (x - np.asarray(self.mean)) / np.asarray(self.scale)
         return out
+
+    def priors_of(self, ids: list[str]) -> np.ndarray:
+        """The recorded prior of each candidate id, NaN where none is recorded."""
+        return np.array([self.source_priors.get(i, np.nan) for i in ids], np.float64)
 
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(predicted gain, P(help)) per row of ``features``."""
@@ -129,6 +141,7 @@ def load_predictor(path: str | Path | None = None) -> TransferPredictor:
         help_coef=tuple(raw["help_coef"]),
         help_intercept=float(raw["help_intercept"]),
         fitted_on=dict(raw["fitted_on"]),
+        source_priors={str(k): float(v) for k, v in raw.get("source_priors", {}).items()},
     )
 
 
@@ -186,6 +199,7 @@ def fit_predictor(
     use: tuple[str, ...] = FEATURES,
     l2: float = 1.0,
     fitted_on: dict[str, Any] | None = None,
+    source_priors: dict[str, float] | None = None,
 ) -> TransferPredictor:
     """Fit both models on pairs (rows of ``features``) with measured ``gains``.
 
@@ -196,10 +210,14 @@ def fit_predictor(
     unknown = sorted(set(use) - set(FEATURES))
     if unknown:
         raise ConfigError(f"unknown features {unknown}; valid: {list(FEATURES)}")
-    x = np.asarray(features, np.float64)
+    x = np.array(features, np.float64)
     y = np.asarray(gains, np.float64)
     if x.ndim != 2 or x.shape[1] != len(FEATURES) or len(x) != len(y) or len(y) < 2:
         raise ConfigError(f"need >= 2 pairs of {len(FEATURES)} features, got {x.shape} and {y.shape}")
+    prior, known = FEATURES.index("source_prior"), FEATURES.index("has_prior")
+    measured = x[:, known] == 1
+    if measured.any():  # unknown priors count as the average known one (see _standard)
+        x[~measured, prior] = x[measured, prior].mean()
     mean = x.mean(0)
     scale = x.std(0)
     usable = (scale > 1e-12) & np.array([name in use for name in FEATURES])
@@ -222,6 +240,7 @@ def fit_predictor(
         help_coef=tuple(float(v) for v in help_coef),
         help_intercept=help_b,
         fitted_on={"features_used": list(use), **(fitted_on or {})},
+        source_priors=dict(source_priors or {}) if "source_prior" in use else {},
     )
 
 

@@ -2,7 +2,7 @@
 
 Layout::
 
-    STATE/LOCK                         one job at a time (flock, released on kill -9)
+    STATE/LOCK                         one job at a time (fute.dir_lock: flock, released on kill -9)
     STATE/units/<key>.safetensors      one embedding per finished unit, written atomically
     STATE/ledger.sqlite                runs, per-unit status and events, uploads per sink
     STATE/reports/<run id>.json        the JSON report of each run
@@ -16,7 +16,6 @@ driver process writes here.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import sqlite3
@@ -25,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Literal
 
+from fute.dir_lock import lock_dir
 from fute.embedding import TEMP_PREFIX, TaskEmbedding, load_embedding, save_embedding
 from fute.errors import EmbeddingFileError
 from indexer.errors import IndexerError
@@ -74,13 +74,9 @@ class StateDir:
         self._db.executescript(_SCHEMA)
 
     def _acquire(self) -> IO[str]:
-        f = (self.path / "LOCK").open("a+")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            f.close()
-            raise IndexerError(f"state dir {self.path} is in use by another indexing job") from exc
-        return f
+        return lock_dir(
+            self.path, lambda: IndexerError(f"state dir {self.path} is in use by another indexing job")
+        )
 
     def _remove_partial_writes(self) -> None:
         # A job killed inside save_embedding leaves its temporary file; with the lock held

@@ -119,17 +119,8 @@ def _embed_dataset(entry: DatasetSpec, method: EmbeddingMethod, space: SpaceSpec
         label_kind=entry.label_kind,
         split=entry.split,
     )
-    info = TaskInfo(
-        name=entry.name,
-        kind="dataset",
-        task_type=entry.task_type,
-        label_kind=task.label_kind,
-        label_names=task.label_names,
-        source=str(entry.path),
-        # The method records how many examples it used after its own cap.
-        n_examples=len(task.examples),
-        tags=entry.tags,
-    )
+    # The method records how many examples it used after its own cap.
+    info = TaskInfo.of_dataset(task, source=str(entry.path), task_type=entry.task_type, tags=entry.tags)
     return method.embed(task, info, progress=False)
 
 

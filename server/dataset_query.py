@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fute.data.records import TaskData
 from fute.embedding import TaskEmbedding, TaskInfo
 from fute.errors import FuteError
+from fute.space import EmbeddingSpace
 from fute_client.types import Space, SpaceIdentity
 from server.embedding_upload import embedding_space_of, identity_of
 
@@ -52,6 +54,37 @@ class DatasetQuery:
         )
 
 
+def _recipe_of(space: Space) -> EmbeddingSpace:
+    if space.identity is None:
+        raise FuteError(
+            f"space {space.name!r} was created without an embedding-space identity, so no recipe "
+            "is known to embed a file for it; query it with a vector"
+        )
+    return embedding_space_of(space.identity, space.dim)
+
+
+def _embed_task(
+    target: EmbeddingSpace,
+    task: TaskData,
+    path: Path,
+    surrogate: Surrogate,
+    *,
+    max_examples: int | None,
+    progress: bool,
+    given: str,
+) -> DatasetQuery:
+    """Embed a loaded task with the recipe of ``target`` (the one place both callers share)."""
+    from fute.methods.from_space import method_for_space
+
+    method = method_for_space(target, surrogate, max_examples=max_examples)
+    info = TaskInfo.of_dataset(task, source=str(path.resolve()))
+    t0 = time.perf_counter()
+    emb = method.embed(task, info, progress=progress)
+    seconds = time.perf_counter() - t0
+    cap = int(method.settings.max_examples)  # type: ignore[attr-defined]  # every method has one
+    return DatasetQuery(emb, identity_of(emb.space), path.resolve(), seconds, len(task.examples), cap, given)
+
+
 def embed_for_space(space: Space, args: argparse.Namespace) -> DatasetQuery:
     """Embed ``args.data`` (read with the ``fute embed`` file options) into ``space``.
 
@@ -60,33 +93,22 @@ def embed_for_space(space: Space, args: argparse.Namespace) -> DatasetQuery:
             space's, the recipe cannot be reproduced, or the file is not a valid task.
     """
     from fute.cli_args import load_task_from_args
-    from fute.methods.from_space import method_for_space
     from fute.runtime import configure_threads
     from fute.surrogate import load_surrogate
 
-    if space.identity is None:
-        raise FuteError(
-            f"space {space.name!r} was created without an embedding-space identity, so no recipe "
-            "is known to embed a file for it; query it with --vector"
-        )
-    target = embedding_space_of(space.identity, space.dim)
+    target = _recipe_of(space)
     configure_threads(args.threads)
     task = load_task_from_args(args)  # a bad file fails before the model loads
     surrogate = load_surrogate(args.surrogate or target.surrogate_name)
-    method = method_for_space(target, surrogate, max_examples=args.max_examples)
-    path = Path(args.data).resolve()
-    info = TaskInfo(
-        name=task.name,
-        kind="dataset",
-        label_kind=task.label_kind,
-        label_names=task.label_names,
-        source=str(path),
+    return _embed_task(
+        target,
+        task,
+        Path(args.data),
+        surrogate,
+        max_examples=args.max_examples,
+        progress=not args.quiet,
+        given=str(args.data),
     )
-    t0 = time.perf_counter()
-    emb = method.embed(task, info, progress=not args.quiet)
-    seconds = time.perf_counter() - t0
-    cap = int(method.settings.max_examples)  # type: ignore[attr-defined]  # every method has one
-    return DatasetQuery(emb, identity_of(emb.space), path, seconds, len(task.examples), cap, str(args.data))
 
 
 def is_same_task(query: DatasetQuery, hit_source_path: str, score: float) -> bool:
@@ -123,29 +145,14 @@ def embed_path_for_space(
     """
     from fute.data import load_task
     from fute.data.loading import FieldMap
-    from fute.methods.from_space import method_for_space
 
-    if space.identity is None:
-        raise FuteError(
-            f"space {space.name!r} was created without an embedding-space identity, so no recipe "
-            "is known to embed a file for it; query it with a vector"
-        )
-    target = embedding_space_of(space.identity, space.dim)
+    target = _recipe_of(space)
     on_stage("reading")
     fields = FieldMap(text=options.text_field, text_pair=options.pair_field, label=options.label_field)
     task = load_task(path, name=options.name, fmt=options.fmt, fields=fields)  # type: ignore[arg-type]
     on_stage("loading surrogate")
-    method = method_for_space(target, surrogate_for(target.surrogate_name), max_examples=options.max_examples)
-    info = TaskInfo(
-        name=task.name,
-        kind="dataset",
-        label_kind=task.label_kind,
-        label_names=task.label_names,
-        source=str(path),
-    )
+    surrogate = surrogate_for(target.surrogate_name)
     on_stage("embedding")
-    t0 = time.perf_counter()
-    emb = method.embed(task, info, progress=False)
-    seconds = time.perf_counter() - t0
-    cap = int(method.settings.max_examples)  # type: ignore[attr-defined]  # every method has one
-    return DatasetQuery(emb, identity_of(emb.space), path.resolve(), seconds, len(task.examples), cap)
+    return _embed_task(
+        target, task, path, surrogate, max_examples=options.max_examples, progress=False, given=path.name
+    )

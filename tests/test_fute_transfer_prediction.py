@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import product
 
 import numpy as np
@@ -71,6 +72,23 @@ def test_monotone_features_never_get_negative_coefficients() -> None:
         assert model.gain_coef[i] >= 0 and model.help_coef[i] >= 0
 
 
+def test_a_source_prior_raises_predictions_and_an_unknown_one_is_average() -> None:
+    rng = np.random.default_rng(2)
+    xs, ys = [], []
+    for _ in range(10):  # sources with a good record help, whatever the cosine
+        prior = rng.normal(0, 0.03, size=9)
+        xs.append(candidate_features(rng.uniform(0.3, 0.8, size=9), prior))
+        ys.append(prior + rng.normal(0, 0.005, size=9))
+    model = fit_predictor(np.vstack(xs), np.concatenate(ys), use=("z_cosine", "source_prior", "has_prior"))
+    model = replace(model, source_priors={"good": 0.05, "bad": -0.05})
+    cos = np.array([0.5, 0.5, 0.5])
+    gain, p = model.predict_cosines(cos, model.priors_of(["good", "bad", "unknown"]))
+    assert gain[0] > gain[2] > gain[1] and p[0] > p[2] > p[1]
+    mean_prior = model.mean[FEATURES.index("source_prior")]
+    gain_at_mean, _ = model.predict_cosines(cos[:1], np.array([mean_prior]))
+    assert gain[2] == pytest.approx(gain_at_mean[0])
+
+
 def test_auc_and_brier_match_brute_force() -> None:
     rng = np.random.default_rng(1)
     s = rng.integers(0, 5, size=30).astype(float)  # ties on purpose
@@ -92,3 +110,28 @@ def test_packaged_predictor_loads_and_is_monotone_in_cosine() -> None:
     gain, p = model.predict_cosines(np.array([0.1, 0.3, 0.5, 0.7, 0.9]))
     assert np.all(np.diff(gain) >= -1e-12) and np.all(np.diff(p) >= -1e-12)
     assert np.all((p > 0) & (p < 1))
+
+
+@pytest.mark.slow
+def test_a_source_with_shuffled_labels_gets_a_lower_p_help_than_its_true_labels() -> None:
+    """Same inputs, labels made uninformative: the embedding, hence P(help), must see it."""
+    import random
+
+    from fute.methods import make_method
+    from fute.surrogate import load_surrogate
+    from tests.conftest import suite_task
+
+    method = make_method("fim", load_surrogate(), {"max_examples": 100})
+    target = method.embed(suite_task("vader_movies", 100), progress=False)
+    true = suite_task("rotten_tomatoes", 100)
+    labels = [e.label for e in true.examples]
+    random.Random(0).shuffle(labels)
+    shuffled = replace(
+        true,
+        name="shuffled",
+        examples=tuple(replace(e, label=y) for e, y in zip(true.examples, labels, strict=True)),
+    )
+    others = [suite_task(n, 100) for n in ("trec_coarse", "sms_spam")]
+    cands = [method.embed(t, progress=False) for t in (true, shuffled, *others)]
+    gain, p = load_predictor().predict_cosines(np.array([target.cosine(c) for c in cands]))
+    assert p[1] < p[0] and gain[1] < gain[0]

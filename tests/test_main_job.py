@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kit import free_port, serve_argv
 
 from tests.conftest import ROOT, SUITE_DATA
 
@@ -71,13 +71,6 @@ def query(server: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound and released; nothing else here takes ports)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def table_rows(output: str, title_start: str) -> list[list[str]]:
     """The body cells of the first rich table after the line starting with ``title_start``."""
     lines = output.splitlines()
@@ -116,7 +109,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp / "server.log"
     with log.open("w") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fute.cli", "serve", "--store", str(store), "--port", "0", "--grace", "1"],
+            serve_argv(store, "--port", "0", "--grace", "1", module="fute.cli"),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=ROOT,

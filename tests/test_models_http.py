@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from kit import free_port
 
 from fute.corpus import CorpusExample, load_corpus
 from fute.errors import ConfigError, ModelError
@@ -158,14 +158,8 @@ def test_fake_chat_endpoint_scores_verbalisers(fake: tuple[str, type[_Behaviour]
     assert probs[0, 1] == pytest.approx(np.exp(-0.5) / (np.exp(-0.5) + np.exp(-2.0)))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_endpoint_down_is_a_clear_error_and_caches_nothing(surrogate: Surrogate, tmp_path: Path) -> None:
-    adapter = _chat(f"http://127.0.0.1:{_free_port()}/v1", retries=1)
+    adapter = _chat(f"http://127.0.0.1:{free_port()}/v1", retries=1)
     method = make_method("text", surrogate, {})
     start = time.perf_counter()
     with pytest.raises(ModelError, match="unreachable or failing after 2 attempts"):

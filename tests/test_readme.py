@@ -6,12 +6,12 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from kit import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,17 +24,11 @@ def _use_block() -> str:
     return match.group(1)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_readme_use_block_runs_as_written(tmp_path: Path) -> None:
     block = _use_block()
     assert block.startswith("PORT=50051\n")
-    script = block.replace("PORT=50051\n", f"PORT={_free_port()}\n", 1)
+    script = block.replace("PORT=50051\n", f"PORT={free_port()}\n", 1)
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")  # a checkout's committed data
     env = {
         **os.environ,

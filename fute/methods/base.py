@@ -84,11 +84,4 @@ def info_for(task: TaskData, info: TaskInfo | None) -> TaskInfo:
 
 def default_info(task: TaskData) -> TaskInfo:
     """TaskInfo for a dataset task when the caller gives none."""
-    return TaskInfo(
-        name=task.name,
-        kind="dataset",
-        label_kind=task.label_kind,
-        label_names=task.label_names,
-        source=task.source,
-        n_examples=len(task.examples),
-    )
+    return TaskInfo.of_dataset(task)

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -77,10 +76,25 @@ def row_crc(
 
 
 # The columns a row checksum covers, in row_crc's order (after space and id).
-_META_COLS = "name, kind, task_type, label_names, dataset_path, model, prompt"
-_TAGS_SQL = (
+_META_NAMES = ("name", "kind", "task_type", "label_names", "dataset_path", "model", "prompt")
+_META_COLS = ", ".join(_META_NAMES)
+# A task's tags as a JSON array, selected as the column ``tags``.
+_TAGS_COL = (
     "(SELECT json_group_array(tag) FROM (SELECT tag FROM task_tags g WHERE g.vec_id = t.vec_id ORDER BY tag))"
+    " AS tags"
 )
+
+
+def _meta(r: sqlite3.Row) -> tuple[str, ...]:
+    """The checksummed metadata columns of a task row, in row_crc's order."""
+    return tuple(r[c] for c in _META_NAMES)
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+    """Execute ``sql`` on a cursor whose rows are read by column name."""
+    cur = conn.cursor()
+    cur.row_factory = sqlite3.Row
+    return cur.execute(sql, params)
 
 
 def _ts(t: float | None) -> datetime | None:
@@ -117,7 +131,7 @@ def check_schema(conn: sqlite3.Connection, path: Path) -> None:
     """StoreCorruptedError unless every table and column of the schema is there."""
     for table, columns in EXPECTED_COLUMNS.items():
         # ``table`` is one of the constant names above, never request data.
-        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        have = {r["name"] for r in _rows(conn, f"PRAGMA table_info({table})")}
         missing = sorted(columns - have)
         if missing:
             raise StoreCorruptedError(
@@ -196,12 +210,27 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None, *, create: bool 
         with conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("ALTER TABLE tasks ADD COLUMN row_crc INTEGER NOT NULL DEFAULT 0")
-            rows = conn.execute(
-                f"SELECT vec_id, crc, space, id, {_META_COLS}, created, updated, {_TAGS_SQL} FROM tasks t"
+            rows = _rows(
+                conn,
+                f"SELECT vec_id, crc, space, id, {_META_COLS}, created, updated, {_TAGS_COL} FROM tasks t",
             ).fetchall()
             conn.executemany(
                 "UPDATE tasks SET row_crc = ? WHERE vec_id = ?",
-                [(row_crc(r[1], r[2], r[3], r[4:11], r[11], r[12], json.loads(r[13])), r[0]) for r in rows],
+                [
+                    (
+                        row_crc(
+                            r["crc"],
+                            r["space"],
+                            r["id"],
+                            _meta(r),
+                            r["created"],
+                            r["updated"],
+                            json.loads(r["tags"]),
+                        ),
+                        r["vec_id"],
+                    )
+                    for r in rows
+                ],
             )
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         if version >= 1:
@@ -219,6 +248,7 @@ class MetadataDB:
         self.path = path
         try:
             self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
@@ -280,13 +310,20 @@ class MetadataDB:
         out: list[SpaceRow] = []
         for r in rows:
             try:
-                identity = SpaceIdentity(**json.loads(r[3])) if r[3] else None
+                identity = SpaceIdentity(**json.loads(r["identity"])) if r["identity"] else None
             except (TypeError, ValueError) as exc:
                 raise StoreCorruptedError(
-                    f"{self.path}: space {r[0]!r} has an unreadable identity ({exc})"
+                    f"{self.path}: space {r['name']!r} has an unreadable identity ({exc})"
                 ) from exc
             out.append(
-                SpaceRow(name=r[0], dim=r[1], backend=r[2], identity=identity, space_key=r[4], created=r[5])
+                SpaceRow(
+                    name=r["name"],
+                    dim=r["dim"],
+                    backend=r["backend"],
+                    identity=identity,
+                    space_key=r["space_key"],
+                    created=r["created"],
+                )
             )
         return out
 
@@ -326,7 +363,7 @@ class MetadataDB:
                     "SELECT vec_id, created FROM tasks WHERE space = ? AND id = ?", (space, task.id)
                 ).fetchone()
                 if old is not None:
-                    self._conn.execute("DELETE FROM tasks WHERE vec_id = ?", (old[0],))
+                    self._conn.execute("DELETE FROM tasks WHERE vec_id = ?", (old["vec_id"],))
                 blob = np.ascontiguousarray(task.vector, dtype="<f4").tobytes()
                 meta = (
                     task.name,
@@ -337,7 +374,7 @@ class MetadataDB:
                     task.source.model,
                     task.source.prompt,
                 )
-                created = float(old[1]) if old is not None else float(now)
+                created = float(old["created"]) if old is not None else float(now)
                 vcrc = vector_crc(space, task.id, blob)
                 rcrc = row_crc(vcrc, space, task.id, meta, created, float(now), task.tags)
                 cur = self._conn.execute(
@@ -351,7 +388,7 @@ class MetadataDB:
                     "INSERT OR IGNORE INTO task_tags (vec_id, tag) VALUES (?, ?)",
                     [(vec_id, tag) for tag in task.tags],
                 )
-                out.append((vec_id, None if old is None else int(old[0])))
+                out.append((vec_id, None if old is None else int(old["vec_id"])))
             if before_commit is not None:
                 before_commit(out)
         return out
@@ -367,9 +404,9 @@ class MetadataDB:
     # ---------------------------------------------------------------- reads
 
     def _select_vec_ids(self, space: str, where: str, params: Sequence[str]) -> list[int]:
-        # ``where`` is produced by server.filters.compile_filter: fixed SQL, values as params.
+        # ``where`` is produced by server.store.filters.compile_filter: fixed SQL, values as params.
         sql = f"SELECT t.vec_id FROM tasks t WHERE t.space = ? AND ({where}) ORDER BY t.vec_id"
-        return [int(r[0]) for r in self._conn.execute(sql, (space, *params))]
+        return [int(r["vec_id"]) for r in self._conn.execute(sql, (space, *params))]
 
     def matching_vec_ids(self, space: str, where: str, params: Sequence[str]) -> np.ndarray:
         """vec_ids of the tasks of ``space`` matching a compiled filter."""
@@ -384,7 +421,7 @@ class MetadataDB:
             for r in self._conn.execute(
                 f"SELECT id, vec_id FROM tasks WHERE space = ? AND id IN ({marks})", (space, *chunk)
             ):
-                out[r[0]] = int(r[1])
+                out[r["id"]] = int(r["vec_id"])
         return out
 
     def tasks_by_vec_ids(self, vec_ids: Sequence[int], with_vectors: bool) -> dict[int, Task]:
@@ -394,27 +431,16 @@ class MetadataDB:
         for start in range(0, len(vec_ids), 500):
             chunk = [int(v) for v in vec_ids[start : start + 500]]
             marks = ",".join("?" * len(chunk))
-            vector_col = "vector" if with_vectors else "NULL"
+            vector_col = "vector" if with_vectors else "NULL AS vector"
             rows = self._fetch(
                 f"SELECT vec_id, space, id, {_META_COLS}, created, updated, {vector_col}, crc,"
-                f" row_crc, {_TAGS_SQL} FROM tasks t WHERE vec_id IN ({marks})",
+                f" row_crc, {_TAGS_COL} FROM tasks t WHERE vec_id IN ({marks})",
                 chunk,
             )
             for r in rows:
                 tags = self._checked_row(r)
-                vector = self._checked_vector(r[1], r[2], r[12], r[13]) if with_vectors else None
-                out[int(r[0])] = Task(
-                    id=r[2],
-                    vector=vector,
-                    name=r[3],
-                    kind=r[4],
-                    task_type=r[5],
-                    label_names=tuple(json.loads(r[6])),
-                    source=TaskSource(r[7], r[8], r[9]),
-                    tags=tuple(tags),
-                    created_time=_ts(r[10]),
-                    updated_time=_ts(r[11]),
-                )
+                vector = self._checked_vector(r) if with_vectors else None
+                out[int(r["vec_id"])] = _task_of_row(r, tags, vector)
         return out
 
     def list_page(
@@ -424,7 +450,7 @@ class MetadataDB:
         sql = (
             f"SELECT t.vec_id FROM tasks t WHERE t.space = ? AND t.id > ? AND ({where}) ORDER BY t.id LIMIT ?"
         )
-        return [int(r[0]) for r in self._conn.execute(sql, (space, after_id, *params, limit))]
+        return [int(r["vec_id"]) for r in self._conn.execute(sql, (space, after_id, *params, limit))]
 
     def vectors(self, vec_ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of ``vec_ids`` in that order, checksum-verified."""
@@ -435,7 +461,7 @@ class MetadataDB:
             for r in self._conn.execute(
                 f"SELECT vec_id, space, id, vector, crc FROM tasks WHERE vec_id IN ({marks})", chunk
             ):
-                found[int(r[0])] = self._checked_vector(r[1], r[2], r[3], r[4])
+                found[int(r["vec_id"])] = self._checked_vector(r)
         return np.stack([found[int(v)] for v in vec_ids]) if len(vec_ids) else np.zeros((0, 0), np.float32)
 
     def iter_space_vectors(
@@ -447,7 +473,7 @@ class MetadataDB:
         if verify_rows:
             sql = (
                 f"SELECT vec_id, space, id, {_META_COLS}, created, updated, vector, crc, row_crc,"
-                f" {_TAGS_SQL} FROM tasks t WHERE space = ? ORDER BY vec_id"
+                f" {_TAGS_COL} FROM tasks t WHERE space = ? ORDER BY vec_id"
             )
         else:
             sql = "SELECT vec_id, space, id, vector, crc FROM tasks WHERE space = ? ORDER BY vec_id"
@@ -457,54 +483,72 @@ class MetadataDB:
                 rows = cur.fetchmany(batch)
                 if not rows:
                     return
-                ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+                ids = np.asarray([r["vec_id"] for r in rows], dtype=np.int64)
                 if dim is not None:
-                    blob_col = 12 if verify_rows else 3
                     for r in rows:
-                        if not isinstance(r[blob_col], bytes) or len(r[blob_col]) != 4 * dim:
+                        if not isinstance(r["vector"], bytes) or len(r["vector"]) != 4 * dim:
                             raise StoreCorruptedError(
-                                f"{self.path}: vector of task {r[2]!r} in space {space!r} is not"
+                                f"{self.path}: vector of task {r['id']!r} in space {space!r} is not"
                                 f" {dim} float32 values; restore a snapshot"
                             )
                 if verify_rows:
                     for r in rows:
                         self._checked_row(r)
-                    vecs = np.stack([self._checked_vector(r[1], r[2], r[12], r[13]) for r in rows])
-                else:
-                    vecs = np.stack([self._checked_vector(r[1], r[2], r[3], r[4]) for r in rows])
+                vecs = np.stack([self._checked_vector(r) for r in rows])
                 yield ids, vecs
         except sqlite3.DatabaseError as exc:
             raise StoreCorruptedError(f"{self.path}: cannot read space {space!r} ({exc})") from exc
 
-    def _fetch(self, sql: str, params: Sequence[object]) -> list[Any]:
+    def _fetch(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
             # e.g. a text field that is no longer UTF-8
             raise StoreCorruptedError(f"{self.path}: cannot read task rows ({exc})") from exc
 
-    def _checked_row(self, r: Sequence[Any]) -> list[str]:
-        """Verify the row checksum of a row laid out as (vec_id, space, id, 7 metadata
-        columns, created, updated, vector, crc, row_crc, tags JSON); returns its tags."""
+    def _checked_row(self, r: sqlite3.Row) -> list[str]:
+        """Verify the row checksum of a task row (space, id, the metadata columns,
+        created, updated, crc, row_crc and tags); returns its tags."""
         try:
-            tags = json.loads(r[15])
-            ok = row_crc(r[13], r[1], r[2], r[3:10], r[10], r[11], tags) == r[14]
+            tags = json.loads(r["tags"])
+            ok = (
+                row_crc(r["crc"], r["space"], r["id"], _meta(r), r["created"], r["updated"], tags)
+                == r["row_crc"]
+            )
         except (AttributeError, TypeError, ValueError, struct.error):
             ok = False
         if not ok:
             raise StoreCorruptedError(
-                f"{self.path}: task {r[2]!r} in space {r[1]!r} fails its metadata checksum: "
+                f"{self.path}: task {r['id']!r} in space {r['space']!r} fails its metadata checksum: "
                 "the store file is corrupted; restore a snapshot"
             )
         return sorted(tags)
 
-    def _checked_vector(self, space: str, task_id: str, blob: bytes, crc: int) -> np.ndarray:
-        if vector_crc(space, task_id, blob) != crc:
+    def _checked_vector(self, r: sqlite3.Row) -> np.ndarray:
+        """The vector of a row with (space, id, vector, crc), its checksum verified."""
+        space, task_id, blob = r["space"], r["id"], r["vector"]
+        if vector_crc(space, task_id, blob) != r["crc"]:
             raise StoreCorruptedError(
                 f"{self.path}: vector of task {task_id!r} in space {space!r} fails its checksum: "
                 "the store file is corrupted; restore a snapshot"
             )
         return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+def _task_of_row(r: sqlite3.Row, tags: Sequence[str], vector: np.ndarray | None) -> Task:
+    """The Task of a checked task row (the one row -> Task conversion)."""
+    return Task(
+        id=r["id"],
+        vector=vector,
+        name=r["name"],
+        kind=r["kind"],
+        task_type=r["task_type"],
+        label_names=tuple(json.loads(r["label_names"])),
+        source=TaskSource(r["dataset_path"], r["model"], r["prompt"]),
+        tags=tuple(tags),
+        created_time=_ts(r["created"]),
+        updated_time=_ts(r["updated"]),
+    )
 
 
 def check_copy(path: Path, spaces: int, tasks: int) -> None:

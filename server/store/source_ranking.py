@@ -2,8 +2,9 @@
 
 The store retrieves every candidate's cosine to the target (up to ``max_k``); the
 predictor (:mod:`fute.transfer_prediction`, calibrated on measured transfer) turns the
-cosines of that whole set into a predicted gain and a probability of helping for each,
-and the ranking says plainly when none is expected to help.
+cosines of that whole set, and each candidate's measured record on other targets where
+the predictor holds one (by task id), into a predicted gain and a probability of helping
+for each; the ranking says plainly when none is expected to help.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def annotate(hits: list[Hit], predictor: TransferPredictor | None, k: int) -> Ra
     """
     if predictor is None or not hits:
         return Ranking(tuple(hits[:k] if k else hits), candidates=len(hits))
-    gain, p_help = predictor.predict_cosines(np.array([h.score for h in hits]))
+    priors = predictor.priors_of([h.id for h in hits])
+    gain, p_help = predictor.predict_cosines(np.array([h.score for h in hits]), priors)
     annotated = [
         replace(h, predicted_gain=float(g), p_help=float(p))
         for h, g, p in zip(hits, gain, p_help, strict=True)

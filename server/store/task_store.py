@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import fcntl
 import logging
 import math
 import os
@@ -33,6 +32,7 @@ from typing import IO, Literal
 import faiss
 import numpy as np
 
+from fute.dir_lock import lock_dir
 from fute.errors import SpaceMismatchError
 from fute.space import check_same_space
 from fute.transfer_prediction import load_predictor
@@ -68,9 +68,9 @@ from server import __version__
 from server.config import StoreConfig
 from server.echo import shown
 from server.embedding_upload import embedding_space_of
-from server.filters import compile_filter
 from server.store import snapshots
 from server.store.faiss_index import SpaceIndex, gpu_count, invalid_rows, resolve_device
+from server.store.filters import compile_filter
 from server.store.metadata import MetadataDB, SpaceRow, StoreCorruptedError, check_copy
 from server.store.rwlock import RWLock
 from server.store.source_ranking import annotate
@@ -255,13 +255,9 @@ class TaskStore:
             raise
 
     def _acquire_dir_lock(self) -> IO[str]:
-        f = (self.path / "LOCK").open("a+")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            f.close()
-            raise FailedPreconditionError(f"store {self.path} is in use by another process") from exc
-        return f
+        return lock_dir(
+            self.path, lambda: FailedPreconditionError(f"store {self.path} is in use by another process")
+        )
 
     def _remove_stale_temporaries(self) -> None:
         """Delete temporary files a killed snapshot or restore left (the directory lock is

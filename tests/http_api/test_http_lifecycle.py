@@ -10,13 +10,13 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from http_kit import http
+from kit import self_signed_cert, serve_argv
 
 from server.app import PortInUseError, create_server
 from server.config import ServerConfig, StoreConfig
@@ -46,18 +46,7 @@ def _health(port: int) -> int | None:
 def test_fute_serve_http_port_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "serve",
-            "--store",
-            str(tmp_path / "s"),
-            "--port",
-            "0",
-            "--http-port",
-            "0",
-        ],
+        serve_argv(tmp_path / "s", "--port", "0", "--http-port", "0"),
         cwd=ROOT,
         env=env,
         stderr=subprocess.PIPE,
@@ -89,29 +78,7 @@ def test_fute_serve_http_port_serves_and_stops_on_sigterm(tmp_path: Path) -> Non
 
 
 def test_http_uses_the_grpc_tls_files(tmp_path: Path) -> None:
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    key, cert = self_signed_cert(tmp_path)
     server, _ = create_server(_config(tmp_path / "tls", tls_cert=cert, tls_key=key))
     assert server.http is not None
     try:

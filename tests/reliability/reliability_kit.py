@@ -1,23 +1,16 @@
-"""Helpers of the reliability tests: a server in a subprocess, loopback configs, checks.
+"""Helpers of the reliability tests: loopback configs, raw stubs, checks.
 
-Mirrors ``tests/server/server_testkit.py`` (which is only importable from that folder) for
-what these tests need: a free loopback port, a ``python -m server serve`` subprocess that
-can be killed with SIGKILL, and a consistency check of a whole space over gRPC.
+The free port and the ``python -m server serve`` subprocess are in the shared ``kit``
+(``tests/kit/``); this module adds what only these tests need: loopback configs, raw
+stubs, error details and a consistency check of a whole space over gRPC.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import grpc
@@ -28,20 +21,9 @@ from grpc_status import rpc_status
 
 from fute_client import TaskSearchClient
 from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
-from fute_client.errors import TaskSearchError
 from server.app import TaskSearchServer, create_server
 from server.config import IndexParams, ServerConfig, StoreConfig
 from server.store.metadata import row_crc, vector_crc
-
-REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    """A TCP port on loopback that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def loopback_config(path: Path, **kwargs: Any) -> ServerConfig:
@@ -58,105 +40,6 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     out: np.ndarray = x / np.linalg.norm(x, axis=-1, keepdims=True)
     return out
-
-
-class ServerProcess:
-    """``python -m server serve`` on a store directory, in its own process.
-
-    ``start()`` returns once the server answers calls; ``kill9()`` sends SIGKILL and reaps
-    it; ``start()`` again reopens the same store (as an operator's restart would).
-    """
-
-    def __init__(self, store: Path, *extra_args: str) -> None:
-        self.store = store
-        self.extra_args = extra_args
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def target(self) -> str:
-        """``host:port`` of the server."""
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        """Launch the server and wait until ``ListSpaces`` answers (or fail with its stderr)."""
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server",
-                "serve",
-                "--store",
-                str(self.store),
-                "--port",
-                str(self.port),
-                "--device",
-                "cpu",
-                "--log-level",
-                "WARNING",
-                *self.extra_args,
-            ],
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        with TaskSearchClient(self.target, timeout=2.0, max_attempts=1) as c:
-            while True:
-                if self.proc.poll() is not None:
-                    _, err = self.proc.communicate()
-                    raise AssertionError(f"server exited with {self.proc.returncode}: {err.decode()}")
-                try:
-                    c.list_spaces()
-                    return
-                except TaskSearchError:
-                    if time.monotonic() > deadline:
-                        self.kill9()
-                        raise AssertionError(f"server did not answer within {START_TIMEOUT_S}s") from None
-                    time.sleep(0.05)
-
-    def kill9(self) -> None:
-        """SIGKILL the server (no cleanup of any kind) and reap it."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.communicate(timeout=10)
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.kill9()
-
-
-def run_server_until_exit(store: Path, timeout_s: float = 60.0) -> tuple[int, str]:
-    """Run ``python -m server serve`` on ``store`` and return (exit code, stderr).
-
-    Used on stores that must refuse to start; a server that starts anyway is killed after
-    ``timeout_s`` and reported with the exit code of the kill.
-    """
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "serve",
-            "--store",
-            str(store),
-            "--port",
-            str(free_port()),
-            "--device",
-            "cpu",
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        timeout=timeout_s,
-        check=False,
-    )
-    return proc.returncode, proc.stderr.decode(errors="replace")
 
 
 def assert_space_consistent(

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reliability_kit import ServerProcess, assert_space_consistent, run_server_until_exit
+from kit import ServerProcess, run_server_until_exit
+from reliability_kit import assert_space_consistent
 
 from fute_client import TaskSearchClient
 from fute_client.errors import TaskSearchError

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from reliability_kit import REPO
+from kit import REPO
 
 
 def test_gpu_check_runs_on_cpu(tmp_path: Path) -> None:

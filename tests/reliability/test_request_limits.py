@@ -23,7 +23,8 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from reliability_kit import REPO, error_reason, in_process_server, raw_stubs
+from kit import REPO
+from reliability_kit import error_reason, in_process_server, raw_stubs
 
 from fute_client import TaskSearchClient
 from fute_client._generated.fute.v1 import task_search_pb2 as pb
@@ -31,7 +32,7 @@ from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
 from fute_client.types import Task
 from server.config import StoreConfig
 from server.echo import MAX_MESSAGE_CHARS, MAX_SHOWN_CHARS
-from server.filters import MAX_FILTER_CONDITIONS, MAX_FILTER_TOTAL_VALUES, MAX_FILTER_VALUES
+from server.store.filters import MAX_FILTER_CONDITIONS, MAX_FILTER_TOTAL_VALUES, MAX_FILTER_VALUES
 from server.store.task_store import MAX_DELETE_IDS, MAX_DIM, MAX_ID_BYTES, MAX_NAME_CHARS, MAX_PAGE_SIZE
 
 DIM = 8

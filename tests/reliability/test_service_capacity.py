@@ -22,7 +22,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from reliability_kit import REPO, free_port, in_process_server, loopback_config
+from kit import REPO, free_port
+from reliability_kit import in_process_server, loopback_config
 
 from fute_client._generated.fute.v1 import task_search_pb2 as pb
 from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc

@@ -1,4 +1,5 @@
-"""Helpers shared by the server tests: seeded synthetic tasks and the numpy reference."""
+"""Helpers shared by the server tests: seeded synthetic tasks and loopback configs (the
+numpy reference is in the shared ``kit``)."""
 
 from __future__ import annotations
 
@@ -32,19 +33,6 @@ def make_tasks(n: int, dim: int, seed: int = 0) -> tuple[list[Task], np.ndarray]
         for i in range(n)
     ]
     return tasks, vectors
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    """Rows normalised to unit length (float64 for the reference)."""
-    x = np.asarray(x, dtype=np.float64)
-    out: np.ndarray = x / np.linalg.norm(x, axis=-1, keepdims=True)
-    return out
-
-
-def brute_force_ids(vectors: np.ndarray, tasks: list[Task], query: np.ndarray, k: int) -> list[str]:
-    """Ids of the ``k`` tasks most cosine-similar to ``query``, by numpy."""
-    scores = unit(vectors) @ unit(query)
-    return [tasks[i].id for i in np.argsort(-scores, kind="stable")[:k]]
 
 
 def server_config(path: Path, **kwargs: Any) -> ServerConfig:

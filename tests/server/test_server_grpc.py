@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import subprocess
 import threading
 import time
 from concurrent import futures
@@ -23,7 +22,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 from grpc_status import rpc_status
-from server_testkit import brute_force_ids, make_tasks, server_config
+from kit import brute_force_ids, self_signed_cert
+from server_testkit import make_tasks, server_config
 
 from fute_client import AsyncTaskSearchClient, TaskSearchClient
 from fute_client._generated.fute.v1 import task_search_pb2 as pb
@@ -232,29 +232,7 @@ def test_auth_tokens(tmp_path: Path) -> None:
 
 
 def test_tls(tmp_path: Path) -> None:
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    key, cert = self_signed_cert(tmp_path)
     server, port = create_server(server_config(tmp_path / "tls", tls_cert=cert, tls_key=key))
     try:
         with TaskSearchClient(f"localhost:{port}", root_certificates=cert.read_bytes()) as c:

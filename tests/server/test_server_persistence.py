@@ -4,18 +4,15 @@ is detected at start with a clear error, snapshots restore."""
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from kit import ServerProcess
 from server_testkit import make_tasks, server_config
 
 from fute_client import TaskSearchClient
@@ -25,8 +22,6 @@ from server.__main__ import main as server_main
 from server.app import create_server
 from server.config import StoreConfig
 from server.store import StoreCorruptedError, TaskStore
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_restart_keeps_everything(tmp_path: Path) -> None:
@@ -59,44 +54,14 @@ def test_restart_keeps_everything(tmp_path: Path) -> None:
     server.stop(1.0)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     store = tmp_path / "crash"
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "serve",
-            "--store",
-            str(store),
-            "--port",
-            str(port),
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     acked: dict[str, np.ndarray] = {}
     rng = np.random.default_rng(5)
-    try:
-        with TaskSearchClient(f"127.0.0.1:{port}", timeout=5, max_attempts=1) as c:
-            deadline = time.monotonic() + 15
-            while True:  # wait for the subprocess to serve
-                try:
-                    c.create_space("s", 16)
-                    break
-                except TaskSearchError:
-                    assert time.monotonic() < deadline, "server did not start"
-                    time.sleep(0.1)
+    with ServerProcess(store, device=None) as server:
+        server.start()  # returns once the subprocess serves
+        with TaskSearchClient(server.target, timeout=5, max_attempts=1) as c:
+            c.create_space("s", 16)
             failures: list[BaseException] = []
 
             def write() -> None:
@@ -120,12 +85,9 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
             writer = threading.Thread(target=write)
             writer.start()
             time.sleep(1.5)
-            os.kill(proc.pid, signal.SIGKILL)  # mid-stream: the writer is still going
+            server.kill9()  # mid-stream: the writer is still going
             writer.join(10)
             assert not writer.is_alive() and not failures
-    finally:
-        proc.kill()
-        proc.wait(10)
     assert len(acked) >= 50, "too few writes to mean anything"
     with TaskStore(StoreConfig(path=store, device="cpu")) as reopened:
         got = reopened.get("s", sorted(acked), with_vectors=True)
@@ -253,41 +215,13 @@ def test_graceful_stop_drains_in_flight_calls(tmp_path: Path) -> None:
 
 
 def test_sigterm_stops_the_cli_server_cleanly(tmp_path: Path) -> None:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "serve",
-            "--store",
-            str(tmp_path / "t"),
-            "--port",
-            str(port),
-            "--grace",
-            "2",
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        with TaskSearchClient(f"127.0.0.1:{port}", max_attempts=1, timeout=5) as c:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    c.create_space("s", 4)
-                    break
-                except TaskSearchError:
-                    assert time.monotonic() < deadline, "server did not start"
-                    time.sleep(0.1)
+    with ServerProcess(tmp_path / "t", "--grace", "2", device=None, log_level=None) as server:
+        server.start()
+        with TaskSearchClient(server.target, max_attempts=1, timeout=5) as c:
+            c.create_space("s", 4)
             c.upsert("s", [Task(id="a", vector=np.ones(4, np.float32))])
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
+        returncode, err = server.stop(signal.SIGTERM, timeout_s=15)
+    assert returncode == 0, err
     assert "stopped" in err
     # A clean stop checkpoints the WAL into the main database file.
     wal = tmp_path / "t" / "tasks.sqlite-wal"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from server_testkit import make_tasks, unit
+from kit import unit
+from server_testkit import make_tasks
 
 from fute.embedding import TaskEmbedding, TaskInfo, save_embedding
 from fute.space import EmbeddingSpace

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from server_testkit import make_tasks, unit
+from kit import brute_force, unit
+from server_testkit import make_tasks
 
 from fute_client.errors import (
     AlreadyExistsError,
@@ -27,19 +28,6 @@ def loaded(api: Any) -> tuple[Any, list[Task], np.ndarray]:
     result = api.upsert("s", tasks)
     assert (result.upserted, result.failed) == (N, 0)
     return api, tasks, vectors
-
-
-def brute_force(
-    vectors: np.ndarray, tasks: list[Task], query: np.ndarray, k: int, keep: Any = None, exclude: str = ""
-) -> list[tuple[str, float]]:
-    scores = unit(vectors) @ unit(query)
-    order = np.argsort(-scores, kind="stable")
-    out = [
-        (tasks[i].id, float(scores[i]))
-        for i in order
-        if tasks[i].id != exclude and (keep is None or keep(tasks[i]))
-    ]
-    return out[:k]
 
 
 def assert_same(hits: Any, expected: list[tuple[str, float]]) -> None:

@@ -1,0 +1,48 @@
+"""benchmarks/model_retrieval.py's scoring: similarity blocks, hub statistics, reverse P@1."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.model_retrieval import CASES, _rows, _summary, model_dataset_similarity
+from fute.embedding import TaskEmbedding, TaskInfo
+from fute.similarity import cosine_matrix, csls_matrix
+from fute.space import EmbeddingSpace
+
+SPACE = EmbeddingSpace("m", "h", "fim", "{}", 6)
+
+
+def _emb(name: str, vec: list[float], kind: str = "dataset", task_type: str = "") -> TaskEmbedding:
+    info = TaskInfo(name=name, kind=kind, task_type=task_type)  # type: ignore[arg-type]
+    return TaskEmbedding(np.array(vec, dtype=np.float32), SPACE, info)
+
+
+def test_similarity_blocks_and_hub_summary() -> None:
+    datasets = [
+        _emb("senti", [1, 0, 0, 0, 0, 0.1], task_type="sentiment"),
+        _emb("spam", [0, 1, 0, 0, 0, 0.1], task_type="spam"),
+        _emb("hub", [0.5, 0.5, 1, 0, 0, 0.1], task_type="genre"),
+    ]
+    models = [
+        _emb("vader", [1, 0, 0.8, 0.5, 0, 0], kind="model"),
+        _emb("profanity-check", [0, 1, 0.8, 0, 0.5, 0], kind="model"),
+    ]
+    cos = model_dataset_similarity(models, datasets, "cosine")
+    np.testing.assert_allclose(cos, cosine_matrix([*datasets, *models])[3:, :3])
+    csls = model_dataset_similarity(models, datasets, "csls2")
+    np.testing.assert_allclose(csls, csls_matrix(cosine_matrix([*datasets, *models]), 2)[3:, :3])
+    cases = {c.key: c for c in CASES}
+    entries = [(cases["vader"], models[0], 0.0), (cases["profanity-check"], models[1], 0.0)]
+    names = [d.task.name for d in datasets]
+    types = [d.task.task_type for d in datasets]
+    rows = _rows(entries, cos, names, types)
+    summary = _summary(rows, names, types)
+    assert summary["n_models"] == 2 and summary["distinct_top1"] == len(summary["top1_counts"])  # type: ignore[arg-type]
+    # the hub dataset is nearer to both models than their own tasks are, by cosine ...
+    assert [r["top3"][0] for r in rows] == ["hub", "hub"]  # type: ignore[index]
+    assert summary["top_hub"] == "hub" and summary["top_hub_count"] == 2 and summary["p_at_1"] == 0.0
+    # ... and CSLS, which discounts the hub's closeness to everything, gives each its own
+    rows_csls = _rows(entries, csls, names, types)
+    assert [r["top3"][0] for r in rows_csls] == ["senti", "spam"]  # type: ignore[index]
+    summary_csls = _summary(rows_csls, names, types)
+    assert summary_csls["p_at_1"] == 1.0 and summary_csls["dataset_to_model_p_at_1"] == 1.0
