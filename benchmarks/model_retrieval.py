@@ -23,20 +23,21 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fute.cli import parse_overrides
-from fute.corpus import load_corpus
+from fute.corpus import UnlabelledCorpus, load_corpus
 from fute.data import load_task
+from fute.data.records import Example, TaskData
 from fute.embedding import TaskEmbedding, TaskInfo, load_embedding, save_embedding
 from fute.errors import FuteError
 from fute.informativeness import OutputInformation
 from fute.methods import EmbeddingMethod, make_method
-from fute.model_embedding import embed_model
+from fute.model_embedding import calibrate_soft, embed_model, model_task, predict_corpus
 from fute.models import AdapterOptions, load_adapter
 from fute.models.smollm2 import cache_root
 from fute.runtime import configure_threads
@@ -45,6 +46,8 @@ from fute.surrogate import load_surrogate
 
 logger = logging.getLogger("model_retrieval")
 SUITE = Path(__file__).resolve().parent / "suite"
+#: Seed of the label permutation behind every label-contrast embedding.
+CONTRAST_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -90,14 +93,30 @@ def _reuse(path: Path, method: EmbeddingMethod) -> TaskEmbedding | None:
     return emb if emb.space.identity() == method.space().identity() else None
 
 
+def shuffle_labels(task: TaskData, seed: int = CONTRAST_SEED) -> TaskData:
+    """The same inputs with their labels permuted (seeded): what the labels add is gone."""
+    perm = np.random.default_rng(seed).permutation(len(task.examples))
+    examples = tuple(
+        Example(text=ex.text, label=task.examples[int(j)].label, text_pair=ex.text_pair)
+        for ex, j in zip(task.examples, perm, strict=True)
+    )
+    return TaskData(task.name, examples, task.label_kind, task.label_names, task.source)
+
+
+def contrast(emb: TaskEmbedding, null: TaskEmbedding) -> TaskEmbedding:
+    """Label-contrast embedding: the task's vector minus its shuffled-label twin's."""
+    return TaskEmbedding(emb.vector - null.vector, emb.space, emb.task)
+
+
 def dataset_embeddings(
-    method: EmbeddingMethod, out_dir: Path, tasks: list[dict[str, Any]]
+    method: EmbeddingMethod, out_dir: Path, tasks: list[dict[str, Any]], *, shuffled: bool = False
 ) -> list[TaskEmbedding]:
-    """DTE of every suite task's train split (cached as files)."""
+    """DTE of every suite task's train split (cached as files); with ``shuffled``, of the
+    same split with its labels permuted (the null of a label-contrast embedding)."""
     out: list[TaskEmbedding] = []
     for t in tasks:
         name = str(t["name"])
-        path = out_dir / "datasets" / f"{name}.safetensors"
+        path = out_dir / "datasets" / (f"{name}.shuffled.safetensors" if shuffled else f"{name}.safetensors")
         emb = _reuse(path, method)
         if emb is None:
             start = time.perf_counter()
@@ -117,9 +136,11 @@ def dataset_embeddings(
                 source=task.source,
                 n_examples=len(task.examples),
             )
-            emb = method.embed(task, info, progress=False)
+            emb = method.embed(shuffle_labels(task) if shuffled else task, info, progress=False)
             save_embedding(emb, path)
-            logger.info("DTE %s in %.0f s", name, time.perf_counter() - start)
+            logger.info(
+                "DTE %s%s in %.0f s", name, " (shuffled)" if shuffled else "", time.perf_counter() - start
+            )
         out.append(emb)
     return out
 
@@ -153,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="K",
         help="also score with CSLS over K nearest tasks (repeatable), next to plain cosine",
     )
+    parser.add_argument(
+        "--contrast",
+        action="store_true",
+        help="label-contrast embeddings: every task minus the same inputs with shuffled labels "
+        "(datasets) or outputs shuffled across U (models)",
+    )
     parser.add_argument("--json", help="also write the results as JSON")
     parser.add_argument("--threads", type=int)
     args = parser.parse_args(argv)
@@ -163,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out_dir) / method.space().key
     tasks = json.loads((SUITE / "tasks.json").read_text())
     datasets = dataset_embeddings(method, out_dir, tasks)
+    if args.contrast:
+        nulls = dataset_embeddings(method, out_dir, tasks, shuffled=True)
+        datasets = [contrast(d, z) for d, z in zip(datasets, nulls, strict=True)]
     types = [d.task.task_type for d in datasets]
     wanted = set(args.models.split(",")) if args.models else None
     models: list[tuple[ModelCase, TaskEmbedding, float]] = []
@@ -184,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
             logger.error("model %s failed: %s", case.key, exc)
             failed.append({"model": case.key, "error": str(exc)})
             continue
+        if args.contrast:
+            try:
+                emb = contrast(emb, _shuffled_model(case, corpus, method, path))
+            except FuteError as exc:
+                logger.error("model %s (shuffled) failed: %s", case.key, exc)
+                failed.append({"model": case.key, "error": str(exc)})
+                continue
         models.append((case, emb, round(time.perf_counter() - start, 1)))
     names = [d.task.name for d in datasets]
     measures = ["cosine", *(f"csls{k}" for k in args.csls)]
@@ -192,13 +229,16 @@ def main(argv: list[str] | None = None) -> int:
         "corpus": args.corpus or "packaged:default",
         "corpus_size": args.corpus_size,
         "llm_corpus_size": args.llm_corpus_size,
+        "contrast": args.contrast,
         "measures": {},
     }
     for measure in measures:
         sims = model_dataset_similarity([e for _, e, _ in models], datasets, measure)
         rows = [*_rows(models, sims, names, types), *failed]
         summary = _summary(rows, names, types)
-        print(f"\n===== similarity: {measure} =====")
+        print(
+            f"\n===== similarity: {measure}{' of label-contrast embeddings' if args.contrast else ''} ====="
+        )
         _print(rows, names, types, method.space().describe(), args.corpus)
         print(
             f"hubs: {summary['distinct_top1']} distinct nearest datasets for {summary['n_models']} models; "
@@ -208,6 +248,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return 0
+
+
+def _shuffled_model(
+    case: ModelCase, corpus: UnlabelledCorpus, method: EmbeddingMethod, path: Path
+) -> TaskEmbedding:
+    """The model's embedding with its outputs permuted across U (cached predictions reused)."""
+    null_path = path.with_name(path.name.replace(".safetensors", ".shuffled.safetensors"))
+    emb = _reuse(null_path, method)
+    if emb is not None:
+        return emb
+    adapter = load_adapter(case.spec, AdapterOptions(prompt=case.prompt))
+    preds = predict_corpus(adapter, corpus, progress=False)
+    if case.calibrate:
+        preds = calibrate_soft(preds)
+    preds = preds[np.random.default_rng(CONTRAST_SEED).permutation(len(preds))]
+    task = model_task(adapter, corpus, preds, case.key)
+    info = TaskInfo(name=case.key, kind="model", task_type=case.expected[0], source=case.spec)
+    emb = method.embed(
+        task, replace(info, label_kind=adapter.output_kind), corpus=corpus.hash, progress=False
+    )
+    save_embedding(emb, null_path)
+    return emb
 
 
 def model_dataset_similarity(

@@ -76,6 +76,7 @@ def _cmd_embed_model(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         progress=not args.quiet,
         calibrate=args.calibrate,
+        warn_low_information=False,  # printed below with the record, once
     )
     out = Path(args.out) if args.out else Path(f"{name}.{args.method}.safetensors")
     save_embedding(emb, out, with_full=args.full)

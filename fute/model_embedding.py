@@ -178,13 +178,15 @@ def embed_model(
     batch_size: int = DEFAULT_PREDICT_BATCH,
     progress: bool = True,
     calibrate: bool = False,
+    warn_low_information: bool = True,
 ) -> TaskEmbedding:
     """The model task embedding of ``adapter``: ``method`` on (U, model outputs), in U's space.
 
     With ``calibrate`` (soft outputs only), the outputs are prior-calibrated over U first
     (:func:`calibrate_soft`); the cache keeps the raw outputs. The embedding's
     ``task.output_info`` records how much the outputs say (:mod:`fute.informativeness`);
-    below :data:`~fute.informativeness.LOW_ENTROPY_THRESHOLD` a warning is logged.
+    below :data:`~fute.informativeness.LOW_ENTROPY_THRESHOLD` a warning is logged (unless
+    ``warn_low_information`` is off: a caller that shows the record itself).
 
     Raises:
         ModelError: the model misbehaved; nothing was cached or written.
@@ -201,7 +203,7 @@ def embed_model(
         logger.warning("model %s gives the same score on all of U: its embedding carries little", name)
     # Measured on the labels the method sees (after calibration, when asked for)
     information = output_information(preds, adapter.output_kind, corpus.input_sources)
-    if information.is_low():
+    if warn_low_information and information.is_low():
         logger.warning(
             "model %s says little on U (%s): its embedding is mostly U's input signature",
             name,

@@ -46,3 +46,22 @@ def test_similarity_blocks_and_hub_summary() -> None:
     assert [r["top3"][0] for r in rows_csls] == ["senti", "spam"]  # type: ignore[index]
     summary_csls = _summary(rows_csls, names, types)
     assert summary_csls["p_at_1"] == 1.0 and summary_csls["dataset_to_model_p_at_1"] == 1.0
+
+
+def test_shuffled_labels_keep_inputs_and_label_counts() -> None:
+    import collections
+
+    from benchmarks.model_retrieval import SUITE, contrast, shuffle_labels
+    from fute.data import load_task
+
+    task = load_task(SUITE / "data" / "sms_spam" / "train.jsonl.gz", name="sms_spam")
+    null = shuffle_labels(task)
+    assert [(e.text, e.text_pair) for e in null.examples] == [(e.text, e.text_pair) for e in task.examples]
+    assert collections.Counter(e.label for e in null.examples) == collections.Counter(
+        e.label for e in task.examples
+    )
+    moved = sum(a.label != b.label for a, b in zip(task.examples, null.examples, strict=True))
+    assert moved > len(task.examples) // 10  # spam is rare, yet many labels change
+    assert shuffle_labels(task) == null  # seeded
+    a, b = _emb("a", [1, 2, 3, 4, 5, 6]), _emb("b", [1, 1, 1, 1, 1, 1])
+    assert contrast(a, b).vector.tolist() == [0, 1, 2, 3, 4, 5] and contrast(a, b).task == a.task

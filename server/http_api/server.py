@@ -8,6 +8,7 @@ keep-alive sockets. Bad input is a 4xx naming what and where; only a bug is a 50
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -209,6 +210,10 @@ class ApiServer(ThreadingHTTPServer):
         log.info("HTTP connection from %s failed: %r", client_address[0], sys.exc_info()[1])
 
 
+# Longest a refused oversized body is drained after the reply (see ApiHandler.finish).
+LINGER_S = 2.0
+
+
 class ApiHandler(BaseHTTPRequestHandler):
     """One request: route, auth, body, validate, call, answer."""
 
@@ -224,6 +229,25 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.request.do_handshake()  # under the socket timeout set by super().setup()
         # FAISS runs on this thread: give it the RPC pool's OpenMP share (see server.app).
         faiss.omp_set_num_threads(self.server.config.threads_per_call)
+
+    _unread_body = False
+
+    def finish(self) -> None:
+        """Send the reply, then drain a refused body for a moment before the socket closes.
+
+        Closing with unread bytes makes the kernel reset the connection, which can destroy
+        the 413 the client has not read yet; a bounded drain (a lingering close, as nginx
+        does) lets the reply arrive.
+        """
+        super().finish()
+        if not self._unread_body:
+            return
+        with contextlib.suppress(OSError):
+            self.request.shutdown(socket.SHUT_WR)
+            self.request.settimeout(0.2)
+            deadline = time.monotonic() + LINGER_S
+            while time.monotonic() < deadline and self.request.recv(1 << 16):
+                pass
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -342,6 +366,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         limit = self.server.config.max_body_bytes
         if size > limit:
             self.close_connection = True  # the unread body must not be taken for a request
+            self._unread_body = True
             raise HttpError(
                 413,
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
