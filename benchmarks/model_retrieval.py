@@ -12,7 +12,9 @@ model's own task type. Embeddings are written under ``--out-dir`` and reused by 
     .venv/bin/python benchmarks/model_retrieval.py --corpus packaged:multilingual
     .venv/bin/python benchmarks/model_retrieval.py --corpus packaged:diverse --csls 3
 
-Every run scores with plain cosine and, per ``--csls K``, with CSLS (hub-aware), and
+``--contrast`` replaces every embedding by its label contrast (minus the embedding of the
+same inputs with shuffled labels or outputs). Every run scores with plain cosine and, per
+``--csls K``, with CSLS (hub-aware), and
 reports the hub statistics (how many models share one nearest dataset) and each model's
 output information on U (answer entropy, majority share; fute.informativeness).
 """
