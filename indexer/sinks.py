@@ -11,31 +11,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol
 
 from fute.embedding import TaskEmbedding
 from fute.errors import SpaceMismatchError
 from fute.space import EmbeddingSpace, check_same_space
+from fute_client.contract import TaskSearchAPI
 from fute_client.errors import AlreadyExistsError, NotFoundError, TaskSearchError
-from fute_client.types import Space, SpaceIdentity, Task, UpsertResult
 from indexer.errors import IndexerError
 from server.embedding_upload import embedding_space_of, identity_of, task_of
 
 logger = logging.getLogger(__name__)
-
-
-class TaskSearchAPI(Protocol):
-    """The part of the TaskSearch API a sink uses (``TaskStore`` and ``TaskSearchClient`` both have it)."""
-
-    def describe_space(self, name: str) -> Space: ...
-
-    def create_space(
-        self, name: str, dim: int, *, backend: str = "flat", identity: SpaceIdentity | None = None
-    ) -> Space: ...
-
-    def upsert(
-        self, space: str, tasks: list[Task], *, expected_identity: SpaceIdentity | None = None
-    ) -> UpsertResult: ...
 
 
 class Sink:

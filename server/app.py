@@ -19,8 +19,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from fute_client._generated.fute.v1 import task_search_pb2 as pb
-from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client.contract import messages as pb
+from fute_client.contract import services as pb_grpc
 from fute_client.types import BACKENDS, ServerInfo
 from server import __version__
 from server.auth import AuthInterceptor

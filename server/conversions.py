@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fute_client import conversions as cv
-from fute_client._generated.fute.v1 import task_search_pb2 as pb
+from fute_client.contract import messages as pb
 from fute_client.errors import InvalidArgumentError, TaskSearchError
 from fute_client.types import Filter, ItemError, QueryTarget, SpaceIdentity, Task, UpsertResult
 

@@ -6,10 +6,9 @@ to upload ``TaskEmbedding`` files through either a client or an in-process store
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from fute.embedding import TaskEmbedding
 from fute.space import EmbeddingSpace, check_same_space
+from fute_client.contract import TaskSearchAPI
 from fute_client.types import SpaceIdentity, Task, TaskSource, UpsertResult
 
 
@@ -62,15 +61,7 @@ def task_of(emb: TaskEmbedding, task_id: str | None = None) -> Task:
     )
 
 
-class Upserter(Protocol):
-    """Anything with the API's upsert: ``TaskSearchClient`` or ``TaskStore``."""
-
-    def upsert(
-        self, space: str, tasks: list[Task], *, expected_identity: SpaceIdentity | None = None
-    ) -> UpsertResult: ...
-
-
-def upload_embeddings(target: Upserter, space: str, embeddings: list[TaskEmbedding]) -> UpsertResult:
+def upload_embeddings(target: TaskSearchAPI, space: str, embeddings: list[TaskEmbedding]) -> UpsertResult:
     """Upsert embeddings that share one embedding space, checked against the server's.
 
     The server answers FAILED_PRECONDITION when its space has a different identity.

@@ -17,8 +17,8 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from fute_client import conversions as cv
-from fute_client._generated.fute.v1 import task_search_pb2 as pb
-from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client.contract import messages as pb
+from fute_client.contract import services as pb_grpc
 from fute_client.errors import DeadlineExceededError, TaskSearchError, UnavailableError
 from fute_client.types import ServerInfo
 from server import conversions as sc

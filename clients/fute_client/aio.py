@@ -95,7 +95,7 @@ class AsyncTaskSearchClient:
         identity: SpaceIdentity | None = None,
         timeout: float | None = None,
     ) -> Space:
-        """Create a space of ``dim``-d cosine vectors."""
+        """Create a space of ``dim``-d cosine vectors (ALREADY_EXISTS if the name is taken)."""
         return await self._run(calls.create_space(name, dim, backend, identity), timeout)
 
     async def list_spaces(self, *, timeout: float | None = None) -> list[Space]:
@@ -118,7 +118,7 @@ class AsyncTaskSearchClient:
         expected_identity: SpaceIdentity | None = None,
         timeout: float | None = None,
     ) -> UpsertResult:
-        """Insert or replace tasks; invalid items are reported per item."""
+        """Insert or replace tasks; invalid items are reported per item, the rest stored."""
         return await self._run(calls.upsert(space, tasks, expected_identity), timeout)
 
     async def upsert_stream(
@@ -129,7 +129,7 @@ class AsyncTaskSearchClient:
         expected_identity: SpaceIdentity | None = None,
         timeout: float | None = None,
     ) -> UpsertResult:
-        """Bulk load: stream batches over one call."""
+        """Bulk load: stream batches over one call; each batch is committed on arrival."""
         requests = calls.upsert_stream_requests(space, batches, expected_identity)
         try:
             reply = await self._stub.UpsertTasksStream(
@@ -147,13 +147,13 @@ class AsyncTaskSearchClient:
         filter: Filter | None = None,
         timeout: float | None = None,
     ) -> int:
-        """Delete by ids or by filter (exactly one)."""
+        """Delete by ids or by filter (exactly one); returns how many were deleted."""
         return await self._run(calls.delete(space, ids, filter), timeout)
 
     async def get(
         self, space: str, ids: Sequence[str], *, with_vectors: bool = False, timeout: float | None = None
     ) -> list[Task]:
-        """The stored tasks of ``ids`` in order."""
+        """The stored tasks of ``ids`` in order; unknown ids are skipped."""
         return await self._run(calls.get(space, ids, with_vectors), timeout)
 
     async def list_tasks(
@@ -166,7 +166,7 @@ class AsyncTaskSearchClient:
         with_vectors: bool = False,
         timeout: float | None = None,
     ) -> Page:
-        """One page of tasks ordered by id."""
+        """One page of tasks ordered by id; pass ``next_page_token`` for the next."""
         return await self._run(calls.list_tasks(space, filter, page_size, page_token, with_vectors), timeout)
 
     async def iter_tasks(

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 import faiss
 import numpy as np
@@ -36,6 +36,7 @@ from fute.dir_lock import lock_dir
 from fute.errors import SpaceMismatchError
 from fute.space import check_same_space
 from fute.transfer_prediction import load_predictor
+from fute_client.contract import TaskSearchAPI
 from fute_client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -74,6 +75,9 @@ from server.store.filters import compile_filter
 from server.store.metadata import MetadataDB, SpaceRow, StoreCorruptedError, check_copy
 from server.store.rwlock import RWLock
 from server.store.source_ranking import annotate
+
+if TYPE_CHECKING:
+    from fute_client.client import TaskSearchClient
 
 log = logging.getLogger(__name__)
 
@@ -845,3 +849,9 @@ class TaskStore:
             reason = f"restoring snapshot {name!r} failed after the swap began: {exc}"
             self._mark_unusable(reason)
             raise UnavailableError(f"{reason}; restart the server") from exc
+
+
+if TYPE_CHECKING:  # mypy proves both sides of the contract, not a runtime check
+
+    def _conforms(store: TaskStore, client: TaskSearchClient) -> tuple[TaskSearchAPI, TaskSearchAPI]:
+        return store, client

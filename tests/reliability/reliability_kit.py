@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from fute_client import TaskSearchClient
-from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client.contract import services as pb_grpc
 from server.app import TaskSearchServer, create_server
 from server.config import IndexParams, ServerConfig, StoreConfig
 from server.store.metadata import row_crc, vector_crc

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reliability_kit import loopback_config
 
-from fute_client._generated.fute.v1 import task_search_pb2 as pb
+from fute_client.contract import messages as pb
 from server.app import SERVICE_NAME, TaskSearchServer, create_server
 
 READ, WRITE = "read-token-123", "write-token-456"

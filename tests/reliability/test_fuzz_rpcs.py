@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 from reliability_kit import loopback_config
 
 from fute_client import TaskSearchClient
-from fute_client._generated.fute.v1 import task_search_pb2 as pb
-from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client.contract import messages as pb
+from fute_client.contract import services as pb_grpc
 from fute_client.types import Task
 from server.app import create_server
 from server.service import ERROR_DOMAIN

@@ -27,8 +27,8 @@ from kit import REPO
 from reliability_kit import error_reason, in_process_server, raw_stubs
 
 from fute_client import TaskSearchClient
-from fute_client._generated.fute.v1 import task_search_pb2 as pb
-from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client.contract import messages as pb
+from fute_client.contract import services as pb_grpc
 from fute_client.types import Task
 from server.config import StoreConfig
 from server.echo import MAX_MESSAGE_CHARS, MAX_SHOWN_CHARS

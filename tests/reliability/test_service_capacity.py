@@ -25,8 +25,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from kit import REPO, free_port
 from reliability_kit import in_process_server, loopback_config
 
-from fute_client._generated.fute.v1 import task_search_pb2 as pb
-from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client.contract import messages as pb
+from fute_client.contract import services as pb_grpc
 from server.app import PortInUseError, create_server
 from server.open_calls import open_stream_limit
 

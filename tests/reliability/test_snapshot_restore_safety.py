@@ -26,7 +26,7 @@ import pytest
 from reliability_kit import error_reason, in_process_server, poison_first_vector, raw_stubs, serving
 
 from fute_client import TaskSearchClient
-from fute_client._generated.fute.v1 import task_search_pb2 as pb
+from fute_client.contract import messages as pb
 from fute_client.types import Task
 from server.store.metadata import SCHEMA_VERSION
 

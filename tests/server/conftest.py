@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from server_testkit import server_config
 
 from fute_client import TaskSearchClient
+from fute_client.contract import TaskSearchAPI
 from server.app import TaskSearchServer, create_server
 from server.config import StoreConfig
 from server.store import TaskStore
@@ -34,7 +34,7 @@ def client(running_server: tuple[TaskSearchServer, int]) -> Iterator[TaskSearchC
 
 
 @pytest.fixture(params=["store", "grpc"])
-def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskSearchAPI]:
     """The TaskSearch API in process or over gRPC: same methods, same results."""
     if request.param == "store":
         store = TaskStore(StoreConfig(path=tmp_path / "inproc", device="cpu"))

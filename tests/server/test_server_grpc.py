@@ -26,8 +26,8 @@ from kit import brute_force_ids, self_signed_cert
 from server_testkit import make_tasks, server_config
 
 from fute_client import AsyncTaskSearchClient, TaskSearchClient
-from fute_client._generated.fute.v1 import task_search_pb2 as pb
-from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client.contract import messages as pb
+from fute_client.contract import services as pb_grpc
 from fute_client.errors import (
     AuthError,
     DeadlineExceededError,
@@ -285,14 +285,25 @@ def test_async_client_matches_sync(
 
 
 def test_sync_and_async_clients_expose_the_same_api() -> None:
-    def public(cls: type) -> dict[str, list[str]]:
+    """Same methods, parameters (names, kinds, defaults, annotations), returns and docstrings."""
+
+    def public(cls: type) -> dict[str, object]:
         return {
-            name: list(inspect.signature(fn).parameters)
+            name: fn
             for name, fn in inspect.getmembers(cls, inspect.isfunction)
             if not name.startswith("_") and name != "close"
         }
 
-    assert public(TaskSearchClient) == public(AsyncTaskSearchClient)
+    sync, aio = public(TaskSearchClient), public(AsyncTaskSearchClient)
+    assert sorted(sync) == sorted(aio)
+    for name, fn in sync.items():
+        afn = aio[name]
+        assert inspect.iscoroutinefunction(afn) or inspect.isasyncgenfunction(afn), name
+        s, a = inspect.signature(fn), inspect.signature(afn)  # type: ignore[arg-type]
+        assert list(s.parameters.values()) == list(a.parameters.values()), name
+        ret = str(s.return_annotation).replace("Iterator[", "AsyncIterator[")
+        assert ret == str(a.return_annotation), name
+        assert inspect.getdoc(fn) == inspect.getdoc(afn), name
 
 
 class _Flaky(pb_grpc.TaskSearchServicer):

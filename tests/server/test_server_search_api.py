@@ -9,6 +9,7 @@ import pytest
 from kit import brute_force, unit
 from server_testkit import make_tasks
 
+from fute_client.contract import TaskSearchAPI
 from fute_client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -22,7 +23,7 @@ N = 150
 
 
 @pytest.fixture
-def loaded(api: Any) -> tuple[Any, list[Task], np.ndarray]:
+def loaded(api: TaskSearchAPI) -> tuple[Any, list[Task], np.ndarray]:
     tasks, vectors = make_tasks(N, DIM, seed=1)
     api.create_space("s", DIM)
     result = api.upsert("s", tasks)
@@ -151,7 +152,7 @@ def test_similarity_matrix_equals_numpy(loaded: Any) -> None:
         api.similarity_matrix("s", ["task-0009", "missing"])
 
 
-def test_per_item_errors_keep_the_good_items(api: Any) -> None:
+def test_per_item_errors_keep_the_good_items(api: TaskSearchAPI) -> None:
     api.create_space("p", 4)
     good = Task(id="ok", vector=np.ones(4, np.float32))
     result = api.upsert(
@@ -192,7 +193,7 @@ def test_bad_requests_raise_the_documented_errors(loaded: Any) -> None:
     assert len(api.search("s", [vectors[0]], k=3)[0]) == 3
 
 
-def test_space_identity_mismatch_is_failed_precondition(api: Any) -> None:
+def test_space_identity_mismatch_is_failed_precondition(api: TaskSearchAPI) -> None:
     ident = SpaceIdentity("MiniLM", "abc123", "fim", '{"epochs":1}')
     space = api.create_space("fim", 8, identity=ident)
     assert len(space.space_key) == 16
@@ -208,7 +209,7 @@ def test_space_identity_mismatch_is_failed_precondition(api: Any) -> None:
 
 
 @pytest.mark.parametrize("backend", ["flat", "ivf", "hnsw"])
-def test_every_backend_upserts_deletes_and_finds_itself(api: Any, backend: str) -> None:
+def test_every_backend_upserts_deletes_and_finds_itself(api: TaskSearchAPI, backend: str) -> None:
     tasks, vectors = make_tasks(120, 16, seed=4)
     api.create_space(backend, 16, backend=backend)
     api.upsert(backend, tasks)
@@ -223,7 +224,7 @@ def test_every_backend_upserts_deletes_and_finds_itself(api: Any, backend: str) 
     assert {h.id for h in twin} == {tasks[50].id, tasks[51].id}
 
 
-def test_ivf_grows_its_lists_as_the_space_grows(api: Any) -> None:
+def test_ivf_grows_its_lists_as_the_space_grows(api: TaskSearchAPI) -> None:
     # Trained on a first batch of 50 vectors (1 list), the index is retrained once the
     # space is large enough for more lists; results stay exact enough to find each task.
     tasks, vectors = make_tasks(700, 8, seed=9)
@@ -236,7 +237,7 @@ def test_ivf_grows_its_lists_as_the_space_grows(api: Any) -> None:
 
 
 @pytest.mark.parametrize("backend", ["ivf", "hnsw"])
-def test_filtered_search_on_approximate_backends_is_exact(api: Any, backend: str) -> None:
+def test_filtered_search_on_approximate_backends_is_exact(api: TaskSearchAPI, backend: str) -> None:
     tasks, vectors = make_tasks(400, 16, seed=11)
     api.create_space("f", 16, backend=backend)
     api.upsert("f", tasks)
