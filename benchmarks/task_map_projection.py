@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fute.cli_args import parse_overrides
+from fute.cli.args import parse_overrides
 from fute.data import cap_examples, load_task
 from fute.methods import make_method
 from fute.surrogate import load_surrogate

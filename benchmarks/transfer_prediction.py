@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.common import banner
-from fute.eval_cli import load_embedding_dir
+from fute.cli.evaluate import load_embedding_dir
 from fute.evaluation.ground_truth import GroundTruth, load_ground_truth
 from fute.evaluation.rankings import RankerResult, evaluate_ranker, paired_differences
 from fute.transfer_prediction import (

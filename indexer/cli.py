@@ -25,7 +25,7 @@ def default_state_dir(manifest: Path) -> Path:
 def _cmd_index(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from fute.cli_args import check_output_file
+    from fute.cli.args import check_output_file
     from indexer.errors import IndexerError
     from indexer.manifest import load_manifest
     from indexer.report import render_summary

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from fute.cli_args import add_task_file
+from fute.cli.args import add_task_file
 from fute.errors import FuteError
 from fute_client import TaskSearchClient
 from fute_client.errors import TaskSearchError

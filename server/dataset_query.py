@@ -92,7 +92,7 @@ def embed_for_space(space: Space, args: argparse.Namespace) -> DatasetQuery:
         FuteError: the space has no identity, the surrogate's weights differ from the
             space's, the recipe cannot be reproduced, or the file is not a valid task.
     """
-    from fute.cli_args import load_task_from_args
+    from fute.cli.args import load_task_from_args
     from fute.runtime import configure_threads
     from fute.surrogate import load_surrogate
 

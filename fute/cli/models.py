@@ -7,7 +7,9 @@ import logging
 import re
 from pathlib import Path
 
-from fute.cli_args import (
+from fute.cli.args import (
+    add_embedding_output,
+    add_method,
     add_runtime,
     add_surrogate,
     add_task_file,
@@ -96,7 +98,6 @@ def _cmd_embed_model(args: argparse.Namespace) -> int:
 def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``fute embed-model``."""
     from fute.corpus import DEFAULT_CORPUS_SEED, DEFAULT_CORPUS_SIZE
-    from fute.methods import METHODS
     from fute.models import API_KINDS, BUILTIN_CALLABLES
     from fute.models.base import OUTPUT_KINDS
 
@@ -110,7 +111,6 @@ def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "Model outputs are cached on disk (key: model, prompt, U).",
     )
     p.add_argument("model_spec", metavar="MODEL", help="adapter spec, e.g. callable:vader or llm:smollm2")
-    p.add_argument("-o", "--out", help="output file (default: NAME.METHOD.safetensors)")
     p.add_argument(
         "--prompt",
         help="prompt NAME (packaged: sentiment, spam, question_type, topic, language) or FILE.yaml#NAME",
@@ -129,18 +129,10 @@ def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "100-300 are plenty for LLMs on a CPU)",
     )
     p.add_argument("--corpus-seed", type=int, default=DEFAULT_CORPUS_SEED, help="seed of that sample")
-    p.add_argument("-m", "--method", choices=METHODS, default="fim", help="embedding method (default fim)")
+    add_method(p, "--set dim=8192; use the dataset embeddings' settings")
     add_surrogate(p)
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="method setting, e.g. --set dim=8192 (repeatable); use the dataset embeddings' settings",
-    )
+    add_embedding_output(p, "task family (default: the prompt's task_type)")
     p.add_argument("--name", help="name of the model in the embedding (default: from the spec)")
-    p.add_argument("--task-type", default="", help="task family (default: the prompt's task_type)")
-    p.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
     p.add_argument("--labels", help="comma-separated label names of a callable that does not declare them")
     p.add_argument("--output-kind", choices=OUTPUT_KINDS, help="soft or regression, for such a callable")
     p.add_argument("--model", help="model name sent to an openai: endpoint")
@@ -163,7 +155,6 @@ def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser
         help="prior-calibrate soft labels over U (divide by the mean output; for biased LLM prompts)",
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write cached predictions")
-    p.add_argument("--full", action="store_true", help="also store the unreduced vector")
     add_runtime(p)
     p.set_defaults(func=_cmd_embed_model)
 

@@ -13,8 +13,10 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from fute.cli_args import (
+from fute.cli.args import (
     DefaultsHelpFormatter,
+    add_embedding_output,
+    add_method,
     add_runtime,
     add_surrogate,
     add_task_file,
@@ -26,9 +28,9 @@ from fute.cli_args import (
     parse_overrides,
     quiet_libraries,
 )
+from fute.cli.evaluate import register_eval
+from fute.cli.models import register_embed_model, register_finetune
 from fute.errors import FuteError
-from fute.eval_cli import register_eval
-from fute.model_cli import register_embed_model, register_finetune
 
 logger = logging.getLogger("fute")
 
@@ -93,25 +95,15 @@ def _register_embed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "or a Hugging Face save_to_disk folder) and write it as a .safetensors embedding file.",
     )
     p.add_argument("data", help="task file or folder")
-    p.add_argument("-o", "--out", help="output file (default: NAME.METHOD.safetensors)")
-    p.add_argument("-m", "--method", choices=METHODS, default="fim", help="embedding method (default fim)")
+    add_embedding_output(p, "task family, e.g. sentiment")
+    add_method(p, "--set estimator=batch_sq --set dim=8192")
     add_surrogate(p)
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="method setting, e.g. --set estimator=batch_sq --set dim=8192 (repeatable)",
-    )
     p.add_argument(
         "--max-examples",
         type=int,
         help=f"cap on examples, a seeded sample (default {default_cap(METHODS)}; the setting max_examples)",
     )
     add_task_file(p)
-    p.add_argument("--task-type", default="", help="task family, e.g. sentiment")
-    p.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
-    p.add_argument("--full", action="store_true", help="also store the unreduced vector")
     add_runtime(p)
     p.set_defaults(func=_cmd_embed)
 

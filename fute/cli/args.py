@@ -164,3 +164,25 @@ def quiet_libraries() -> None:
 
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # transformers leaves them untyped
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def add_method(p: argparse.ArgumentParser, set_example: str) -> None:
+    """``-m/--method`` and the repeatable ``--set KEY=VALUE`` of its settings."""
+    from fute.methods import METHODS
+
+    p.add_argument("-m", "--method", choices=METHODS, default="fim", help="embedding method (default fim)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"method setting, e.g. {set_example} (repeatable)",
+    )
+
+
+def add_embedding_output(p: argparse.ArgumentParser, task_type_help: str) -> None:
+    """``-o/--out``, ``--task-type``, ``--tag`` and ``--full``: what an embedding file records."""
+    p.add_argument("-o", "--out", help="output file (default: NAME.METHOD.safetensors)")
+    p.add_argument("--task-type", default="", help=task_type_help)
+    p.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
+    p.add_argument("--full", action="store_true", help="also store the unreduced vector")
