@@ -21,8 +21,6 @@ from grpc_reflection.v1alpha import reflection
 
 from fute_client.contract import messages as pb
 from fute_client.contract import services as pb_grpc
-from fute_client.types import BACKENDS, ServerInfo
-from server import __version__
 from server.auth import AuthInterceptor
 from server.config import ServerConfig
 from server.http_api import HttpSide, grpc_health_serving, start_http
@@ -31,6 +29,7 @@ from server.open_calls import OpenCallLimiter, open_stream_limit
 from server.service import TaskSearchServicer
 from server.store import TaskStore
 from server.store.faiss_index import gpu_count
+from server.store.task_store import server_info_of
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +119,8 @@ def create_server(config: ServerConfig) -> tuple[TaskSearchServer, int]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
     device = "gpu" if config.store.device != "cpu" and gpu_count() > 0 else "cpu"
-    info = ServerInfo(
-        version=__version__,
-        index_library=f"faiss {faiss.__version__}",
-        device=device,
-        gpu_count=gpu_count(),
-        backends=BACKENDS,
-        max_k=config.store.max_k,
-        max_queries=config.store.max_queries,
-        max_message_bytes=config.max_message_bytes,
-        auth_enabled=config.auth_enabled,
+    info = server_info_of(
+        config.store, device, max_message_bytes=config.max_message_bytes, auth_enabled=config.auth_enabled
     )
     servicer = TaskSearchServicer(info)
     pb_grpc.add_TaskSearchServicer_to_server(servicer, grpc_server)

@@ -228,6 +228,27 @@ def build_indexes(
     return spaces, indexes, total
 
 
+def server_info_of(
+    config: StoreConfig, device: str, *, max_message_bytes: int = 0, auth_enabled: bool = False
+) -> ServerInfo:
+    """The ``GetServerInfo`` record of a store with ``config`` on ``device``.
+
+    One definition for the in-process store and the server (which adds its transport's
+    message limit and whether auth is on), so the two cannot disagree.
+    """
+    return ServerInfo(
+        version=__version__,
+        index_library=f"faiss {faiss.__version__}",
+        device=device,
+        gpu_count=gpu_count(),
+        backends=BACKENDS,
+        max_k=config.max_k,
+        max_queries=config.max_queries,
+        max_message_bytes=max_message_bytes,
+        auth_enabled=auth_enabled,
+    )
+
+
 class TaskStore:
     """Spaces of task vectors with metadata, searchable by cosine similarity.
 
@@ -440,18 +461,8 @@ class TaskStore:
     # ---------------------------------------------------------------- API: info and spaces
 
     def server_info(self) -> ServerInfo:
-        """What this store runs on and its limits."""
-        return ServerInfo(
-            version=__version__,
-            index_library=f"faiss {faiss.__version__}",
-            device=self.device,
-            gpu_count=gpu_count(),
-            backends=BACKENDS,
-            max_k=self.config.max_k,
-            max_queries=self.config.max_queries,
-            max_message_bytes=0,
-            auth_enabled=False,
-        )
+        """What this store runs on and its limits (no transport: no message limit, no auth)."""
+        return server_info_of(self.config, self.device)
 
     def create_space(
         self, name: str, dim: int, *, backend: str = "flat", identity: SpaceIdentity | None = None
