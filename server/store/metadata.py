@@ -424,6 +424,16 @@ class MetadataDB:
                 out[r["id"]] = int(r["vec_id"])
         return out
 
+    def ids_of_vec_ids(self, vec_ids: Sequence[int]) -> dict[int, str]:
+        """Task ids of the given vec_ids, without loading (or verifying) their records."""
+        out: dict[int, str] = {}
+        for start in range(0, len(vec_ids), 500):
+            chunk = [int(v) for v in vec_ids[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            for r in self._conn.execute(f"SELECT vec_id, id FROM tasks WHERE vec_id IN ({marks})", chunk):
+                out[int(r["vec_id"])] = str(r["id"])
+        return out
+
     def tasks_by_vec_ids(self, vec_ids: Sequence[int], with_vectors: bool) -> dict[int, Task]:
         """Full records of the given vec_ids, each row's checksum verified (and its
         vector's when vectors are loaded)."""

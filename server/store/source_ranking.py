@@ -20,26 +20,28 @@ from fute_client.types import Hit, Ranking
 HELP_THRESHOLD = 0.5
 
 
-def annotate(hits: list[Hit], predictor: TransferPredictor | None, k: int) -> Ranking:
-    """The first ``k`` of ``hits`` (all when 0) with predictions over the whole candidate set.
+def annotate(
+    hits: list[Hit], scores: np.ndarray, ids: list[str], predictor: TransferPredictor | None
+) -> Ranking:
+    """``hits`` (the returned top of the ranking) with predictions over the whole candidate set.
 
-    ``hits`` must be every candidate, best first: standardisation is over them, so the
-    predictions of the top k do not depend on k. Without a predictor, hits carry cosines only.
+    ``scores`` and ``ids`` are every candidate's cosine and task id, best first (``hits``
+    is a prefix of them): standardisation is over all of them, so the predictions of the
+    top k do not depend on k. Without a predictor, hits carry cosines only.
     """
-    if predictor is None or not hits:
-        return Ranking(tuple(hits[:k] if k else hits), candidates=len(hits))
-    priors = predictor.priors_of([h.id for h in hits])
-    gain, p_help = predictor.predict_cosines(np.array([h.score for h in hits]), priors)
-    annotated = [
+    if predictor is None or not len(scores):
+        return Ranking(tuple(hits), candidates=len(scores))
+    gain, p_help = predictor.predict_cosines(scores, predictor.priors_of(ids))
+    annotated = tuple(
         replace(h, predicted_gain=float(g), p_help=float(p))
-        for h, g, p in zip(hits, gain, p_help, strict=True)
-    ]
+        for h, g, p in zip(hits, gain, p_help, strict=False)
+    )
     best = int(np.argmax(p_help))
     none_help = bool(p_help[best] < HELP_THRESHOLD)
     advice = (
         f"train on the target alone: no candidate is expected to help (highest P(help) "
-        f"{p_help[best]:.2f}, {annotated[best].id!r}, predicted gain {gain[best]:+.3f})"
+        f"{p_help[best]:.2f}, {ids[best]!r}, predicted gain {gain[best]:+.3f})"
         if none_help
         else ""
     )
-    return Ranking(tuple(annotated[:k] if k else annotated), none_help, advice, len(hits))
+    return Ranking(annotated, none_help, advice, len(scores))

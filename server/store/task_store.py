@@ -431,7 +431,7 @@ class TaskStore:
         if not lo <= k <= self.config.max_k:
             raise InvalidArgumentError(f"k must be in [{lo}, {self.config.max_k}], got {k}")
 
-    def _hits(
+    def _pick(
         self,
         row: SpaceRow,
         queries: np.ndarray,
@@ -439,8 +439,8 @@ class TaskStore:
         k: int,
         allowed: np.ndarray | None,
         threshold: float | None,
-        with_vectors: bool,
-    ) -> list[list[Hit]]:
+    ) -> list[list[tuple[int, float]]]:
+        """Per query, up to ``k`` (vec_id, cosine) best first, the query task itself left out."""
         index = self._indexes[row.name]
         # One extra result per query makes room for dropping the query task itself.
         fetch = min(k + 1, self.config.max_k + 1)
@@ -455,8 +455,23 @@ class TaskStore:
                     continue  # FAISS returns descending scores, but HNSW may not be strict
                 row_hits.append((int(vid), float(score)))
             picked.append(row_hits[:k])
+        return picked
+
+    def _hit_records(self, picked: list[list[tuple[int, float]]], with_vectors: bool) -> list[list[Hit]]:
         records = self._db.tasks_by_vec_ids(sorted({v for h in picked for v, _ in h}), with_vectors)
         return [[Hit(id=records[v].id, score=s, task=records[v]) for v, s in h] for h in picked]
+
+    def _hits(
+        self,
+        row: SpaceRow,
+        queries: np.ndarray,
+        exclude: list[int],
+        k: int,
+        allowed: np.ndarray | None,
+        threshold: float | None,
+        with_vectors: bool,
+    ) -> list[list[Hit]]:
+        return self._hit_records(self._pick(row, queries, exclude, k, allowed, threshold), with_vectors)
 
     # ---------------------------------------------------------------- API: info and spaces
 
@@ -750,9 +765,14 @@ class TaskStore:
                 return Ranking(())
             n = len(allowed) if allowed is not None else self._db.count(row.name)
             every = max(1, min(n, self.config.max_k))
-            return annotate(
-                self._hits(row, qvecs, exclude, every, allowed, None, False)[0], self._predictor, k
-            )
+            # Predictions need every candidate's cosine (and id, for its prior); records are
+            # loaded for the k returned only.
+            (picked,) = self._pick(row, qvecs, exclude, every, allowed, None)
+            task_ids = self._db.ids_of_vec_ids([v for v, _ in picked])
+            scores = np.array([sc for _, sc in picked], np.float64)
+            ids = [task_ids[v] for v, _ in picked]
+            hits = self._hit_records([picked[:k] if k else picked], False)[0]
+            return annotate(hits, scores, ids, self._predictor)
 
     def similarity_matrix(self, space: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """Cosine similarities among the given tasks, in the given order."""
