@@ -26,7 +26,7 @@ _NEUTRAL: dict[str, dict[str, Any]] = {"fim": FIM_NEUTRAL}
 def check_surrogate(space: EmbeddingSpace, surrogate: Surrogate) -> None:
     """Raise :class:`SpaceMismatchError` unless ``surrogate`` has the space's weights."""
     prefix = space.surrogate_hash
-    if not surrogate.weights_sha256.startswith(prefix):
+    if not prefix or not surrogate.weights_sha256.startswith(prefix):  # no hash vouches for nothing
         raise SpaceMismatchError(
             f"surrogate {surrogate.name} has weights sha256 {surrogate.weights_sha256[:16]}, but the "
             f"space was embedded with {space.surrogate_name}@{prefix}; pass --surrogate with that model"
