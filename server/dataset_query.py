@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +19,8 @@ from fute.data.records import TaskData
 from fute.embedding import TaskEmbedding, TaskInfo
 from fute.errors import FuteError
 from fute.space import EmbeddingSpace
-from fute_client.types import Space, SpaceIdentity
+from fute_client.contract import TaskSearchAPI
+from fute_client.types import Condition, Filter, Space, SpaceIdentity
 from server.embedding_upload import embedding_space_of, identity_of
 
 if TYPE_CHECKING:
@@ -116,6 +117,22 @@ def is_same_task(query: DatasetQuery, hit_source_path: str, score: float) -> boo
     if hit_source_path and Path(hit_source_path).resolve() == query.path:
         return True
     return score >= SAME_TASK_SCORE
+
+
+def indexed_copy(api: TaskSearchAPI, space: str, query: DatasetQuery) -> list[str]:
+    """Ids of the query file's own copy in ``space``: its nearest task, when that is the same file
+    or the same vector. A ranking leaves it out of the candidate set itself, so that the
+    predictions are standardised over the real candidates only."""
+    (nearest,) = api.search(space, [query.embedding.vector], k=1, expected_identity=query.identity)
+    return [h.id for h in nearest if is_same_task(query, h.task.source.dataset_path, h.score)]
+
+
+def without_ids(flt: Filter | None, ids: Sequence[str]) -> Filter | None:
+    """``flt`` that also refuses the tasks ``ids`` (unchanged when there are none)."""
+    if not ids:
+        return flt
+    base = flt or Filter()
+    return Filter(base.must, (*base.must_not, Condition("id", tuple(ids))))
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from fute_client.errors import (
     UnavailableError,
 )
 from fute_client.types import Filter, Hit, Space
-from server.dataset_query import FileOptions, embed_path_for_space, is_same_task
+from server.dataset_query import FileOptions, embed_path_for_space, indexed_copy, without_ids
 from server.echo import shown
 from server.http_api.status import InternalError
 
@@ -247,19 +247,18 @@ class DatasetJobs:
                 space, job.path, job.options, self._surrogates, lambda s: self._stage(job, s)
             )
             self._stage(job, "ranking")
-            k = job.k + 1 if job.k else 0  # room for the file's own indexed copy
-            hits = self._store_of().rank_sources(
+            store = self._store_of()
+            ranking = store.rank_sources(
                 job.space,
                 query.embedding.vector,
-                candidate_filter=job.candidate_filter,
-                k=k,
+                candidate_filter=without_ids(job.candidate_filter, indexed_copy(store, job.space, query)),
+                k=job.k,
                 expected_identity=query.identity,
             )
-            kept = [h for h in hits if not is_same_task(query, h.task.source.dataset_path, h.score)]
             with self._lock:
-                job.ranking = kept[: job.k] if job.k else kept
-                job.none_expected_to_help = bool(getattr(hits, "none_expected_to_help", False))
-                job.advice = str(getattr(hits, "advice", ""))
+                job.ranking = list(ranking)
+                job.none_expected_to_help = ranking.none_expected_to_help
+                job.advice = ranking.advice
                 job.n_examples = query.n_examples
                 job.description = query.describe(job.space)
                 job.state, job.stage, job.finished = "done", "done", time.monotonic()
