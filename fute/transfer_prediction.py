@@ -89,11 +89,7 @@ class TransferPredictor:
     source_priors: dict[str, float] = field(default_factory=dict)
 
     def _standard(self, x: np.ndarray) -> np.ndarray:
-        x = np.array(x, np.float64)
-        # An unknown prior is the average known one (standardised 0), not a gain of 0: most
-        # sources hurt, so 0 would rank every unmeasured source above the measured ones.
-        prior, known = FEATURES.index("source_prior"), FEATURES.index("has_prior")
-        x[x[:, known] == 0, prior] = self.mean[prior]
+        x = _impute_prior(x, self.mean[_PRIOR])
         out: np.ndarray = (x - np.asarray(self.mean)) / np.asarray(self.scale)
         return out
 
@@ -143,6 +139,20 @@ def load_predictor(path: str | Path | None = None) -> TransferPredictor:
         fitted_on=dict(raw["fitted_on"]),
         source_priors={str(k): float(v) for k, v in raw.get("source_priors", {}).items()},
     )
+
+
+_PRIOR, _HAS_PRIOR = FEATURES.index("source_prior"), FEATURES.index("has_prior")
+
+
+def _impute_prior(features: np.ndarray, value: float) -> np.ndarray:
+    """A copy of ``features`` whose unknown priors read ``value``.
+
+    An unknown prior counts as the average known one, not as a gain of 0: most sources
+    hurt, so 0 would rank every unmeasured source above the measured ones.
+    """
+    x = np.array(features, np.float64)
+    x[x[:, _HAS_PRIOR] == 0, _PRIOR] = value
+    return x
 
 
 def _monotone_mask() -> np.ndarray:
@@ -210,14 +220,13 @@ def fit_predictor(
     unknown = sorted(set(use) - set(FEATURES))
     if unknown:
         raise ConfigError(f"unknown features {unknown}; valid: {list(FEATURES)}")
-    x = np.array(features, np.float64)
+    x = np.asarray(features, np.float64)
     y = np.asarray(gains, np.float64)
     if x.ndim != 2 or x.shape[1] != len(FEATURES) or len(x) != len(y) or len(y) < 2:
         raise ConfigError(f"need >= 2 pairs of {len(FEATURES)} features, got {x.shape} and {y.shape}")
-    prior, known = FEATURES.index("source_prior"), FEATURES.index("has_prior")
-    measured = x[:, known] == 1
-    if measured.any():  # unknown priors count as the average known one (see _standard)
-        x[~measured, prior] = x[measured, prior].mean()
+    measured = x[:, _HAS_PRIOR] == 1
+    if measured.any():  # standardised, an unknown prior is then exactly the average one
+        x = _impute_prior(x, float(x[measured, _PRIOR].mean()))
     mean = x.mean(0)
     scale = x.std(0)
     usable = (scale > 1e-12) & np.array([name in use for name in FEATURES])

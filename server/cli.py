@@ -7,11 +7,10 @@ the same subcommands stand-alone.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -24,8 +23,8 @@ from fute_client import TaskSearchClient
 from fute_client.errors import TaskSearchError
 from fute_client.types import Condition, Filter, Hit, QueryTarget, SpaceIdentity
 from server.config import DEFAULT_MAX_MESSAGE_BYTES, DEVICES, ServerConfig, StoreConfig
-from server.connection import add_connection_args, connect
-from server.dataset_query import DatasetQuery, embed_for_space, is_same_task
+from server.connection import add_connection_args, connect, user_errors
+from server.dataset_query import DatasetQuery, embed_for_space, indexed_copy, without_ids
 from server.embedding_upload import identity_of
 from server.space_cli import register_space_commands
 
@@ -170,49 +169,23 @@ def _print_hits(title: str, hits: Sequence[Hit]) -> None:
         print(f"{rank:>4}  {hit.score:8.4f}{cells}  {hit.task.kind:<8} {hit.task.task_type:<16} {hit.id}")
 
 
-def _user_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """A refused call is a user error: one line (status and detail) and exit 2, via fute's main."""
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except TaskSearchError as exc:
-            raise FuteError(f"{exc.code.name}: {exc}") from exc
-
-    return run
+def _own_copy(client: TaskSearchClient, args: argparse.Namespace, query: _Queries) -> list[str]:
+    """The data file's own indexed copy, which its search and ranking leave out (none for other queries)."""
+    return indexed_copy(client, args.space, query.dataset) if query.dataset is not None else []
 
 
-def _without_self(query: _Queries, hits: list[Hit], k: int) -> list[Hit]:
-    """A data file's hits without its own indexed copy, cut to ``k`` (0: all)."""
-    if query.dataset is not None:
-        dataset = query.dataset
-        hits = [h for h in hits if not is_same_task(dataset, h.task.source.dataset_path, h.score)]
-    return hits[:k] if k else hits
-
-
-def _indexed_copy(client: TaskSearchClient, args: argparse.Namespace, query: _Queries) -> list[str]:
-    """Ids of the data file's own copy in the space (nearest hit, same file or same vector)."""
-    if query.dataset is None:
-        return []
-    (nearest,) = client.search(args.space, query.targets, k=1, expected_identity=query.identity)
-    return [h.id for h in nearest if is_same_task(query.dataset, h.task.source.dataset_path, h.score)]
-
-
-@_user_errors
+@user_errors
 def _search(args: argparse.Namespace) -> int:
     with connect(args) as client:
         query = _queries(args, client)
-        k = args.k + 1 if query.dataset is not None else args.k
         results = client.search(
             args.space,
             query.targets,
-            k=k,
-            filter=_filter(args),
+            k=args.k,
+            filter=without_ids(_filter(args), _own_copy(client, args, query)),
             score_threshold=args.threshold,
             expected_identity=query.identity,
         )
-    results = [_without_self(query, hits, args.k) for hits in results]
     if query.dataset is not None:
         print(query.dataset.describe(args.space), file=sys.stderr)
     if args.json:
@@ -225,19 +198,16 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
-@_user_errors
+@user_errors
 def _rank(args: argparse.Namespace) -> int:
     with connect(args) as client:
         query = _queries(args, client)
         if len(query.targets) != 1:
             raise FuteError(f"rank takes exactly one target, got {len(query.targets)}")
-        # The target's own indexed copy is no candidate: leave it out of the candidate set
-        # itself, so the predictions are standardised over the real candidates only.
-        args.exclude_id = [*(args.exclude_id or []), *_indexed_copy(client, args, query)]
         ranking = client.rank_sources(
             args.space,
             query.targets[0],
-            candidate_filter=_filter(args),
+            candidate_filter=without_ids(_filter(args), _own_copy(client, args, query)),
             k=args.k,
             expected_identity=query.identity,
         )

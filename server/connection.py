@@ -9,13 +9,15 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from fute.errors import FuteError
 from fute_client import TaskSearchClient
-from fute_client.errors import UnavailableError
+from fute_client.errors import TaskSearchError, UnavailableError
 
 #: Environment variable holding a bearer token, used when no ``--token-file`` is given.
 TOKEN_ENV = "FUTE_TOKEN"
@@ -81,10 +83,23 @@ def connect(args: argparse.Namespace) -> TaskSearchClient:
     """A client for ``args.server`` with the connection flags applied (``--wait`` honoured)."""
     token, roots = client_credentials(args)
     client = TaskSearchClient(args.server, token=token, root_certificates=roots, timeout=args.timeout)
-    if getattr(args, "wait", 0.0) > 0:
+    if args.wait > 0:
         try:
             wait_until_serving(client, args.wait)
         except BaseException:
             client.close()
             raise
     return client
+
+
+def user_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A refused call is a user error: one line (status and detail) and exit 2, via fute's main."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except TaskSearchError as exc:
+            raise FuteError(f"{exc.code.name}: {exc}") from exc
+
+    return run

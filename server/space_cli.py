@@ -16,7 +16,7 @@ from typing import Any
 from fute.errors import FuteError
 from fute_client.errors import NotFoundError, TaskSearchError
 from fute_client.types import Space
-from server.connection import add_connection_args, connect
+from server.connection import add_connection_args, connect, user_errors
 from server.embedding_upload import embedding_space_of, identity_of, upload_embeddings
 
 
@@ -72,12 +72,9 @@ def _list_spaces(args: argparse.Namespace) -> list[Space]:
         return client.list_spaces()
 
 
+@user_errors
 def _cmd_spaces(args: argparse.Namespace) -> int:
-    try:
-        spaces = _list_spaces(args)
-    except TaskSearchError as exc:
-        raise FuteError(f"{exc.code.name}: {exc}") from exc
-    rows = [space_row(s) for s in spaces]
+    rows = [space_row(s) for s in _list_spaces(args)]
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -92,21 +89,19 @@ def _cmd_spaces(args: argparse.Namespace) -> int:
     return 0
 
 
+@user_errors
 def _cmd_upload(args: argparse.Namespace) -> int:
     from fute.embedding import load_embedding
 
     embeddings = [load_embedding(p) for p in args.embeddings]  # a bad file fails before any call
     first = embeddings[0].space
-    try:
-        with connect(args) as client:
-            try:
-                client.describe_space(args.space)
-            except NotFoundError:
-                client.create_space(args.space, first.dim, backend=args.backend, identity=identity_of(first))
-                print(f"created space {args.space!r}: {first.describe()}")
-            result = upload_embeddings(client, args.space, embeddings)
-    except TaskSearchError as exc:
-        raise FuteError(f"{exc.code.name}: {exc}") from exc
+    with connect(args) as client:
+        try:
+            client.describe_space(args.space)
+        except NotFoundError:
+            client.create_space(args.space, first.dim, backend=args.backend, identity=identity_of(first))
+            print(f"created space {args.space!r}: {first.describe()}")
+        result = upload_embeddings(client, args.space, embeddings)
     for err in result.errors:
         print(f"{err.id}: {err.code}: {err.message}")
     print(f"uploaded {result.upserted} of {len(embeddings)} tasks to space {args.space!r}")

@@ -461,18 +461,6 @@ class TaskStore:
         records = self._db.tasks_by_vec_ids(sorted({v for h in picked for v, _ in h}), with_vectors)
         return [[Hit(id=records[v].id, score=s, task=records[v]) for v, s in h] for h in picked]
 
-    def _hits(
-        self,
-        row: SpaceRow,
-        queries: np.ndarray,
-        exclude: list[int],
-        k: int,
-        allowed: np.ndarray | None,
-        threshold: float | None,
-        with_vectors: bool,
-    ) -> list[list[Hit]]:
-        return self._hit_records(self._pick(row, queries, exclude, k, allowed, threshold), with_vectors)
-
     # ---------------------------------------------------------------- API: info and spaces
 
     def server_info(self) -> ServerInfo:
@@ -736,7 +724,8 @@ class TaskStore:
             self._check_reply_size(
                 len(queries) * min(k, candidates), row.dim, with_vectors, "FindSimilarTasks"
             )
-            return self._hits(row, qvecs, exclude, k, allowed, score_threshold, with_vectors)
+            picked = self._pick(row, qvecs, exclude, k, allowed, score_threshold)
+            return self._hit_records(picked, with_vectors)
 
     def rank_sources(
         self,
