@@ -1,4 +1,4 @@
-"""Request builders and reply parsers shared by the sync and asyncio clients.
+"""Request builders, reply parsers and the connection shared by the sync and asyncio clients.
 
 Each public client method is ``call = build(...)`` then ``call.parse(stub_method(call.request))``,
 so the two clients cannot drift apart: only the transport differs.
@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from types import ModuleType
+from typing import Any, ClassVar, Generic, TypeVar
 
+import grpc
 import numpy as np
 
 from fute_client import conversions as cv
 from fute_client._generated.fute.v1 import task_search_pb2 as pb
+from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
 from fute_client.types import (
     Filter,
     Hit,
@@ -32,6 +35,14 @@ from fute_client.types import (
 T = TypeVar("T")
 
 SERVICE = "fute.v1.TaskSearch"
+
+
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def make_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """Call metadata carrying the bearer token, if any."""
+    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 def channel_options(max_attempts: int, max_message_bytes: int) -> list[tuple[str, Any]]:
@@ -61,9 +72,47 @@ def channel_options(max_attempts: int, max_message_bytes: int) -> list[tuple[str
     ]
 
 
+class Connection:
+    """The channel, stub, call metadata and default deadline that both clients hold.
+
+    ``channels`` is ``grpc`` or ``grpc.aio``: the two offer the same channel constructors,
+    so a subclass chooses its transport by naming the module.
+    """
+
+    channels: ClassVar[ModuleType]
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: str | None = None,
+        root_certificates: bytes | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 4,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        options = channel_options(max_attempts, max_message_bytes)
+        if root_certificates is not None:
+            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = self.channels.secure_channel(target, creds, options=options)
+        else:
+            self._channel = self.channels.insecure_channel(target, options=options)
+        self._stub = pb_grpc.TaskSearchStub(self._channel)
+        self._metadata = make_metadata(token)
+        self.timeout = timeout
+
+    def _send(self, call: Call[T], timeout: float | None) -> Any:
+        """Start ``call`` on the stub: the reply (sync) or an awaitable of it (asyncio)."""
+        method = getattr(self._stub, call.method)
+        return method(
+            call.request, timeout=self.timeout if timeout is None else timeout, metadata=self._metadata
+        )
+
+
 @dataclass(frozen=True)
 class Call(Generic[T]):
-    """One unary call: the stub method name, its request and how to read the reply."""
+    """One call: the stub method name, its request (a message, or an iterator of them for a
+    client stream) and how to read the reply."""
 
     method: str
     request: Any
@@ -128,6 +177,14 @@ def upsert_stream_requests(
 ) -> Iterator[pb.UpsertTasksRequest]:
     for batch in batches:
         yield upsert_request(space, batch, expected_identity)
+
+
+def upsert_stream(
+    space: str, batches: Iterable[Sequence[Task]], expected_identity: SpaceIdentity | None = None
+) -> Call[UpsertResult]:
+    # A lazy request iterator: each batch is converted only when the stream asks for it.
+    requests = upsert_stream_requests(space, batches, expected_identity)
+    return Call("UpsertTasksStream", requests, cv.upsert_result_from_proto)
 
 
 def delete(space: str, ids: Sequence[str] | None = None, filter: Filter | None = None) -> Call[int]:

@@ -1,4 +1,9 @@
-"""Synchronous TaskSearch client: numpy in and out, timeouts, retries on UNAVAILABLE."""
+"""Synchronous TaskSearch client: numpy in and out, timeouts, retries on UNAVAILABLE.
+
+Its API methods are the only definition of the client's API: each body is one call
+through :mod:`fute_client._calls` run by ``self._run`` (paged listings by ``self._pages``),
+and :class:`fute_client.AsyncTaskSearchClient` reuses these very bodies over ``grpc.aio``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,7 @@ import grpc
 import numpy as np
 
 from fute_client import _calls as calls
-from fute_client import conversions as cv
-from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client._calls import DEFAULT_MAX_MESSAGE_BYTES, make_metadata
 from fute_client.errors import error_from_rpc
 from fute_client.types import (
     Filter,
@@ -28,17 +32,12 @@ from fute_client.types import (
     iter_pages,
 )
 
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "TaskSearchClient", "make_metadata"]
+
 T = TypeVar("T")
 
-DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
-
-def make_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
-    """Call metadata carrying the bearer token, if any."""
-    return (("authorization", f"Bearer {token}"),) if token else ()
-
-
-class TaskSearchClient:
+class TaskSearchClient(calls.Connection):
     """Blocking client of a TaskSearch server.
 
     Args:
@@ -50,36 +49,16 @@ class TaskSearchClient:
         max_message_bytes: message size limit of the channel, both ways.
     """
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        token: str | None = None,
-        root_certificates: bytes | None = None,
-        timeout: float = 30.0,
-        max_attempts: int = 4,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-    ) -> None:
-        options = calls.channel_options(max_attempts, max_message_bytes)
-        if root_certificates is not None:
-            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            self._channel = grpc.secure_channel(target, creds, options=options)
-        else:
-            self._channel = grpc.insecure_channel(target, options=options)
-        self._stub = pb_grpc.TaskSearchStub(self._channel)
-        self._metadata = make_metadata(token)
-        self.timeout = timeout
+    channels = grpc
+    # Class attributes, not calls, because the asyncio client runs these same method
+    # bodies with its own: a coroutine ``_run`` and an async ``_pages``.
+    _pages = staticmethod(iter_pages)
 
     # -------------------------------------------------------------- plumbing
 
     def _run(self, call: calls.Call[T], timeout: float | None) -> T:
-        method = getattr(self._stub, call.method)
         try:
-            reply = method(
-                call.request,
-                timeout=self.timeout if timeout is None else timeout,
-                metadata=self._metadata,
-            )
+            reply = self._send(call, timeout)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from exc
         return call.parse(reply)
@@ -146,14 +125,7 @@ class TaskSearchClient:
         timeout: float | None = None,
     ) -> UpsertResult:
         """Bulk load: stream batches over one call; each batch is committed on arrival."""
-        requests = calls.upsert_stream_requests(space, batches, expected_identity)
-        try:
-            reply = self._stub.UpsertTasksStream(
-                requests, timeout=self.timeout if timeout is None else timeout, metadata=self._metadata
-            )
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from exc
-        return cv.upsert_result_from_proto(reply)
+        return self._run(calls.upsert_stream(space, batches, expected_identity), timeout)
 
     def delete(
         self,
@@ -189,7 +161,7 @@ class TaskSearchClient:
         self, space: str, *, filter: Filter | None = None, page_size: int = 100, with_vectors: bool = False
     ) -> Iterator[Task]:
         """Every matching task, page by page."""
-        return iter_pages(
+        return self._pages(
             lambda token: self.list_tasks(
                 space, filter=filter, page_size=page_size, page_token=token, with_vectors=with_vectors
             )

@@ -31,6 +31,7 @@ from fute_client.contract import services as pb_grpc
 from fute_client.errors import (
     AuthError,
     DeadlineExceededError,
+    NotFoundError,
     PermissionDeniedError,
     ResourceExhaustedError,
     UnavailableError,
@@ -282,6 +283,28 @@ def test_async_client_matches_sync(
 
     got = asyncio.run(run())
     assert got == [[h.id for h in client.search("as", [vectors[i]], k=4)[0]] for i in range(5)]
+
+
+def test_async_client_streams_and_translates_errors(
+    client: TaskSearchClient, running_server: tuple[TaskSearchServer, int]
+) -> None:
+    """The async twins of upsert_stream and iter_tasks: results and error classes as the sync ones."""
+    tasks, _ = make_tasks(20, 8)
+    client.create_space("ast", 8)
+
+    async def run() -> tuple[int, int]:
+        async with AsyncTaskSearchClient(f"127.0.0.1:{running_server[1]}") as ac:
+            result = await ac.upsert_stream("ast", [tasks[:7], tasks[7:]])
+            with pytest.raises(NotFoundError):
+                await ac.upsert_stream("missing", [tasks[:2]])
+            with pytest.raises(NotFoundError):
+                [t async for t in ac.iter_tasks("missing")]
+            return result.upserted, result.failed
+
+    assert asyncio.run(run()) == (20, 0)
+    with pytest.raises(NotFoundError):
+        client.upsert_stream("missing", [tasks[:2]])
+    assert [t.id for t in client.iter_tasks("ast", page_size=6)] == sorted(t.id for t in tasks)
 
 
 def test_sync_and_async_clients_expose_the_same_api() -> None:
