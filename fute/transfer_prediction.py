@@ -28,12 +28,24 @@ import numpy as np
 
 from fute.errors import ConfigError
 
-#: Feature names, in column order.
-FEATURES: tuple[str, ...] = ("z_cosine", "cosine", "target_max_cosine", "source_prior", "has_prior")
+#: Feature names, in column order. ``z_log_norm``: the log of the L2 norm of each
+#: candidate's stored (unnormalised) vector, standardised within the candidate set; it is
+#: known for every indexed task, where a prior is known only for measured ones.
+FEATURES: tuple[str, ...] = (
+    "z_cosine",
+    "cosine",
+    "target_max_cosine",
+    "source_prior",
+    "has_prior",
+    "z_log_norm",
+)
 #: Features whose coefficient must not be negative: more similar, or a source with a better
 #: record, never predicts less.
 MONOTONE: tuple[str, ...] = ("z_cosine", "cosine", "source_prior")
 PACKAGED = "transfer_predictor.json"
+#: A candidate "is expected to help" when its P(help) reaches this; a ranking where none
+#: does advises training on the target alone.
+HELP_THRESHOLD = 0.5
 #: Named feature subsets the benchmark compares leave one target out; the packaged
 #: predictor records the one it was fit with.
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
@@ -42,28 +54,55 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "z+cos+target": ("z_cosine", "cosine", "target_max_cosine"),
     "z+prior": ("z_cosine", "source_prior", "has_prior"),
     "z+cos+prior": ("z_cosine", "cosine", "source_prior", "has_prior"),
+    "z+norm": ("z_cosine", "z_log_norm"),
+    "z+prior+norm": ("z_cosine", "source_prior", "has_prior", "z_log_norm"),
+    "z+cos+prior+norm": ("z_cosine", "cosine", "source_prior", "has_prior", "z_log_norm"),
     "all": FEATURES,
 }
 
 
-def candidate_features(cosines: np.ndarray, priors: np.ndarray | None = None) -> np.ndarray:
+def _standardised(v: np.ndarray) -> np.ndarray:
+    """``v`` minus its mean over its standard deviation; zeros when it does not vary."""
+    sd = float(v.std())
+    return (v - v.mean()) / sd if len(v) > 1 and sd > 1e-9 else np.zeros(len(v))
+
+
+def candidate_features(
+    cosines: np.ndarray, priors: np.ndarray | None = None, norms: np.ndarray | None = None
+) -> np.ndarray:
     """The feature matrix (candidates x :data:`FEATURES`) of one target's candidate set.
 
     ``cosines[i]``: cosine of the target with candidate i (every candidate of the
     ranking, not only the returned top k, since standardisation is over the set).
     ``priors[i]``: the candidate's mean measured gain on other targets, NaN where unknown.
+    ``norms[i]``: the L2 norm of the candidate's stored vector; None (or non-positive
+    values anywhere) gives ``z_log_norm`` 0 for all, which no fit can read as a signal.
     """
     c = np.asarray(cosines, np.float64).reshape(-1)
     n = len(c)
     if n == 0:
         return np.zeros((0, len(FEATURES)))
-    sd = float(c.std())
-    z = (c - c.mean()) / sd if n > 1 and sd > 1e-9 else np.zeros(n)
     p = np.full(n, np.nan) if priors is None else np.asarray(priors, np.float64).reshape(-1)
     if len(p) != n:
         raise ConfigError(f"{len(p)} priors for {n} candidates")
     known = np.isfinite(p)
-    return np.column_stack([z, c, np.full(n, c.max()), np.where(known, p, 0.0), known.astype(np.float64)])
+    log_norm = np.zeros(n)
+    if norms is not None:
+        r = np.asarray(norms, np.float64).reshape(-1)
+        if len(r) != n:
+            raise ConfigError(f"{len(r)} norms for {n} candidates")
+        if np.all(np.isfinite(r) & (r > 0)):
+            log_norm = _standardised(np.log(r))
+    return np.column_stack(
+        [
+            _standardised(c),
+            c,
+            np.full(n, c.max()),
+            np.where(known, p, 0.0),
+            known.astype(np.float64),
+            log_norm,
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -105,10 +144,10 @@ class TransferPredictor:
         return gain, 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
 
     def predict_cosines(
-        self, cosines: np.ndarray, priors: np.ndarray | None = None
+        self, cosines: np.ndarray, priors: np.ndarray | None = None, norms: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`predict` on the features of one target's candidate cosines."""
-        return self.predict(candidate_features(cosines, priors))
+        """:meth:`predict` on the features of one target's candidate set."""
+        return self.predict(candidate_features(cosines, priors, norms))
 
     def to_json(self) -> str:
         """Serialise (what :func:`load_predictor` reads)."""
@@ -118,8 +157,12 @@ class TransferPredictor:
 def load_predictor(path: str | Path | None = None) -> TransferPredictor:
     """A predictor from a JSON file; the packaged one (fit on the suite) by default.
 
+    Columns are matched by feature name, so a file written before a feature existed still
+    loads: the features it lacks get coefficient 0 (it never used them).
+
     Raises:
-        ConfigError: the file's features are not this version's :data:`FEATURES`.
+        ConfigError: the file names a feature this version does not know, or its columns
+            do not match its feature list.
     """
     if path is None:
         text = resources.files("fute.resources").joinpath(PACKAGED).read_text()
@@ -127,14 +170,25 @@ def load_predictor(path: str | Path | None = None) -> TransferPredictor:
     else:
         text, where = Path(path).read_text(), str(path)
     raw = json.loads(text)
-    if tuple(raw.pop("features", ())) != FEATURES:
-        raise ConfigError(f"{where}: features {raw.get('features')} are not {list(FEATURES)}")
+    names = list(raw.pop("features", ()))
+    unknown = sorted(set(names) - set(FEATURES))
+    if unknown or not names:
+        raise ConfigError(f"{where}: features {names} are not among this version's {list(FEATURES)}")
+    columns = ("mean", "scale", "gain_coef", "help_coef")
+    if any(len(raw[c]) != len(names) for c in columns):
+        raise ConfigError(f"{where}: {columns} must each hold one value per feature of {names}")
+    absent = {"mean": 0.0, "scale": 1.0, "gain_coef": 0.0, "help_coef": 0.0}
+
+    def column(key: str) -> tuple[float, ...]:
+        by_name = dict(zip(names, raw[key], strict=True))
+        return tuple(float(by_name.get(f, absent[key])) for f in FEATURES)
+
     return TransferPredictor(
-        mean=tuple(raw["mean"]),
-        scale=tuple(raw["scale"]),
-        gain_coef=tuple(raw["gain_coef"]),
+        mean=column("mean"),
+        scale=column("scale"),
+        gain_coef=column("gain_coef"),
         gain_intercept=float(raw["gain_intercept"]),
-        help_coef=tuple(raw["help_coef"]),
+        help_coef=column("help_coef"),
         help_intercept=float(raw["help_intercept"]),
         fitted_on=dict(raw["fitted_on"]),
         source_priors={str(k): float(v) for k, v in raw.get("source_priors", {}).items()},

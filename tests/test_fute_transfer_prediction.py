@@ -135,3 +135,35 @@ def test_a_source_with_shuffled_labels_gets_a_lower_p_help_than_its_true_labels(
     cands = [method.embed(t, progress=False) for t in (true, shuffled, *others)]
     gain, p = load_predictor().predict_cosines(np.array([target.cosine(c) for c in cands]))
     assert p[1] < p[0] and gain[1] < gain[0]
+
+
+def test_a_predictor_file_without_a_newer_feature_still_loads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Files are read by feature name: one written before ``z_log_norm`` existed predicts as before."""
+    import json
+
+    x, y = _synthetic(seed=5)
+    model = fit_predictor(x, y, use=("z_cosine", "cosine"))
+    raw = json.loads(model.to_json())
+    i = FEATURES.index("z_log_norm")
+    raw["features"] = [f for f in FEATURES if f != "z_log_norm"]
+    for key in ("mean", "scale", "gain_coef", "help_coef"):
+        del raw[key][i]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(raw))
+    old = load_predictor(path)
+    np.testing.assert_allclose(old.predict(x)[0], model.predict(x)[0])
+    raw["features"][0] = "no_such_feature"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError, match="no_such_feature"):
+        load_predictor(path)
+
+
+def test_log_norm_is_standardised_and_silent_without_usable_norms() -> None:
+    cos = np.array([0.2, 0.4, 0.9])
+    col = FEATURES.index("z_log_norm")
+    x = candidate_features(cos, norms=np.array([1.0, np.e, np.e**2]))
+    np.testing.assert_allclose(x[:, col], [-np.sqrt(1.5), 0.0, np.sqrt(1.5)])
+    assert np.all(candidate_features(cos)[:, col] == 0)
+    assert np.all(candidate_features(cos, norms=np.array([1.0, 0.0, 2.0]))[:, col] == 0)
+    with pytest.raises(ConfigError, match="2 norms for 3 candidates"):
+        candidate_features(cos, norms=np.array([1.0, 2.0]))

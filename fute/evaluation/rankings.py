@@ -21,6 +21,7 @@ METRICS: dict[str, bool] = {
     "regret@3": False,
     "spearman": True,
     "gain@1": True,
+    "within_noise@1": True,
 }
 
 Similarities = Mapping[str, Mapping[str, float]]  # target -> source -> similarity
@@ -63,8 +64,14 @@ def rank(similarity: Mapping[str, float]) -> list[str]:
     return sorted(similarity, key=lambda s: (-similarity[s], s))
 
 
-def target_metrics(target: str, similarity: Mapping[str, float], gt: GroundTruth) -> TargetMetrics:
-    """Every metric of one ranking of ``target``'s sources."""
+def target_metrics(
+    target: str, similarity: Mapping[str, float], gt: GroundTruth, noise: float | None = None
+) -> TargetMetrics:
+    """Every metric of one ranking of ``target``'s sources.
+
+    ``noise``: the tolerance of ``within_noise@1`` (default the ground truth's seed noise;
+    0 when it has one seed only).
+    """
     truth = gt.scores(target)
     missing = sorted(set(truth) - set(similarity))
     if missing:
@@ -79,8 +86,14 @@ def target_metrics(target: str, similarity: Mapping[str, float], gt: GroundTruth
         "regret@3": regret_at_k(order, truth, 3),
         "spearman": spearman(similarity, truth),
         "gain@1": truth[order[0]] - base if base is not None else float("nan"),
+        "within_noise@1": float(truth[order[0]] >= max(truth.values()) - _tolerance(gt, noise)),
     }
     return TargetMetrics(target, order[0], values)
+
+
+def _tolerance(gt: GroundTruth, noise: float | None) -> float:
+    value = gt.seed_noise() if noise is None else noise
+    return value if np.isfinite(value) else 0.0
 
 
 def evaluate_ranker(name: str, similarities: Similarities, gt: GroundTruth) -> RankerResult:
@@ -88,7 +101,8 @@ def evaluate_ranker(name: str, similarities: Similarities, gt: GroundTruth) -> R
     missing = sorted(set(gt.targets) - set(similarities))
     if missing:
         raise ValueError(f"ranker {name!r} has no similarities for targets {missing}")
-    return RankerResult(name, tuple(target_metrics(t, similarities[t], gt) for t in gt.targets))
+    noise = _tolerance(gt, None)
+    return RankerResult(name, tuple(target_metrics(t, similarities[t], gt, noise) for t in gt.targets))
 
 
 def oracle_scores(gt: GroundTruth) -> dict[str, dict[str, float]]:
@@ -99,12 +113,16 @@ def oracle_scores(gt: GroundTruth) -> dict[str, dict[str, float]]:
 def random_result(gt: GroundTruth, *, permutations: int = 500, seed: int = 0) -> RankerResult:
     """The expected metrics of a uniformly random order, estimated over ``permutations`` draws."""
     rng = np.random.default_rng(seed)
+    noise = _tolerance(gt, None)
     per_target = []
     for target in gt.targets:
         sources = gt.sources(target)
         draws = [
             target_metrics(
-                target, dict(zip(sources, rng.permutation(len(sources)).astype(float), strict=True)), gt
+                target,
+                dict(zip(sources, rng.permutation(len(sources)).astype(float), strict=True)),
+                gt,
+                noise,
             ).values
             for _ in range(permutations)
         ]

@@ -13,11 +13,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from fute.transfer_prediction import TransferPredictor
+from fute.transfer_prediction import HELP_THRESHOLD, TransferPredictor
 from fute_client.types import Hit, Ranking
-
-#: A candidate "is expected to help" when its P(help) reaches this.
-HELP_THRESHOLD = 0.5
 
 
 def annotate(
