@@ -168,6 +168,7 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
     def FindSimilarTasks(
         self, request: pb.FindSimilarTasksRequest, context: grpc.ServicerContext
     ) -> pb.FindSimilarTasksResponse:
+        measure, csls_k = sc.similarity(request)
         results = self.store.search(
             request.space,
             sc.queries(request),
@@ -176,6 +177,8 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
             score_threshold=request.score_threshold if request.HasField("score_threshold") else None,
             with_vectors=request.with_vectors,
             expected_identity=sc.expected_identity(request),
+            similarity=measure,
+            csls_k=csls_k,
         )
         return pb.FindSimilarTasksResponse(
             results=[pb.QueryResult(hits=[cv.hit_to_proto(h) for h in hits]) for hits in results]
@@ -185,12 +188,15 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
     def RankSourceTasks(
         self, request: pb.RankSourceTasksRequest, context: grpc.ServicerContext
     ) -> pb.RankSourceTasksResponse:
+        measure, csls_k = sc.similarity(request)
         ranking = self.store.rank_sources(
             request.space,
             sc.target(request),
             candidate_filter=sc.optional_filter(request.candidate_filter),
             k=request.k,
             expected_identity=sc.expected_identity(request),
+            similarity=measure,
+            csls_k=csls_k,
         )
         return cv.ranking_to_proto(ranking)
 

@@ -174,6 +174,8 @@ def _similar(api: Api, req: Request) -> Json:
         score_threshold=float(threshold) if threshold is not None else None,
         with_vectors=bool(b.get("with_vectors")),
         expected_identity=jt.identity_from_json(b.get("expected_identity")),
+        similarity=b.get("similarity", "cosine"),
+        csls_k=b.get("csls_k"),
     )
     return {"results": [{"hits": [jt.hit_json(h) for h in hits]} for hits in results]}
 
@@ -186,6 +188,8 @@ def _rank(api: Api, req: Request) -> Json:
         candidate_filter=jt.filter_from_json(b.get("candidate_filter")),
         k=int(b.get("k", 0)),
         expected_identity=jt.identity_from_json(b.get("expected_identity")),
+        similarity=b.get("similarity", "cosine"),
+        csls_k=b.get("csls_k"),
     )
     return jt.ranking_json(ranking)
 

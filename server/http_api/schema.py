@@ -15,6 +15,7 @@ from typing import Any
 from fute_client.errors import InvalidArgumentError
 from fute_client.types import BACKENDS, FILTER_FIELDS, TASK_KINDS
 from server.echo import shown
+from server.store.hubness import DEFAULT_CSLS_K, MAX_CSLS_K, SIMILARITIES
 
 Schema = dict[str, Any]
 
@@ -46,6 +47,16 @@ _BOOL: Schema = {"type": "boolean"}
 _TIME: Schema = {"type": ["string", "null"], "description": "RFC 3339 UTC time, null when unknown"}
 _VECTOR: Schema = _array({"type": "number"}, minItems=1, description="float32 values, one per dimension")
 _U32: Schema = {"type": "integer", "minimum": 0, "maximum": UINT32_MAX}
+_SIMILARITY: Schema = {
+    "type": "string",
+    "enum": list(SIMILARITIES),
+    "description": "cosine (the default), or csls: 2*cos(x, y) - r(x) - r(y), r the mean cosine to "
+    "the csls_k nearest other tasks of the space; scores are then CSLS values",
+}
+_CSLS_K: Schema = {
+    **_U32,
+    "description": f"csls only: neighbours of r, 1-{MAX_CSLS_K} (default {DEFAULT_CSLS_K})",
+}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj(
@@ -167,6 +178,8 @@ SCHEMAS: dict[str, Schema] = {
             "score_threshold": {"type": "number"},
             "with_vectors": _BOOL,
             "expected_identity": ref("SpaceIdentity"),
+            "similarity": _SIMILARITY,
+            "csls_k": _CSLS_K,
         },
         ("queries", "k"),
     ),
@@ -179,6 +192,8 @@ SCHEMAS: dict[str, Schema] = {
             "candidate_filter": ref("Filter"),
             "k": _U32,
             "expected_identity": ref("SpaceIdentity"),
+            "similarity": _SIMILARITY,
+            "csls_k": _CSLS_K,
         },
         ("target",),
     ),

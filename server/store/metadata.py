@@ -3,9 +3,11 @@
 Vectors are stored as float32 BLOBs next to their metadata. Each task row carries two
 CRC32s: ``crc`` over (space, id, vector bytes) and ``row_crc`` over a canonical encoding
 of every stored field returned to users (space, id, name, kind, task_type, label names,
-source, times and tags) chained on ``crc``, so it covers the vector too. The FAISS indexes
-are rebuilt from here at start and both checksums of every row are verified then; reads
-verify ``row_crc`` (and ``crc`` when they return vectors). The database runs in WAL mode
+source, output information, times and tags) chained on ``crc``, so it covers the vector
+too. The FAISS indexes are rebuilt from here at start and both checksums of every row are
+verified then; reads verify ``row_crc`` (and ``crc`` when they return vectors). The table
+``task_neighbours`` holds each task's nearest other tasks of its space (derived from the
+vectors, for CSLS: :mod:`server.store.hubness`), each row with its own CRC32. The database runs in WAL mode
 with ``synchronous=FULL``, so a committed transaction (and therefore an acknowledged write)
 survives kill -9 and power loss. All SQL is parameterised.
 """
@@ -17,7 +19,7 @@ import logging
 import sqlite3
 import struct
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +31,7 @@ from fute_client.types import Backend, SpaceIdentity, Task, TaskSource
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class StoreCorruptedError(DataLossError):
@@ -64,8 +66,9 @@ def row_crc(
 ) -> int:
     """Checksum of a task row's metadata, chained on its vector checksum ``vcrc``.
 
-    ``meta`` is (name, kind, task_type, label_names JSON, dataset_path, model, prompt) as
-    stored; tags are taken as a set. The encoding is a header (tag count, the UTF-8 length
+    ``meta`` is (name, kind, task_type, label_names JSON, dataset_path, model, prompt,
+    output_info JSON) as stored (without output_info in schema version 2); tags are taken
+    as a set. The encoding is a header (tag count, the UTF-8 length
     of every text, both times as float64) followed by the texts, so no two different rows
     share one.
     """
@@ -75,8 +78,10 @@ def row_crc(
     return zlib.crc32(b"".join(raw), zlib.crc32(head, vcrc & 0xFFFFFFFF))
 
 
-# The columns a row checksum covers, in row_crc's order (after space and id).
-_META_NAMES = ("name", "kind", "task_type", "label_names", "dataset_path", "model", "prompt")
+# The columns a row checksum covers, in row_crc's order (after space and id); schema
+# version 2 had all but output_info.
+_META_NAMES_V2 = ("name", "kind", "task_type", "label_names", "dataset_path", "model", "prompt")
+_META_NAMES = (*_META_NAMES_V2, "output_info")
 _META_COLS = ", ".join(_META_NAMES)
 # A task's tags as a JSON array, selected as the column ``tags``.
 _TAGS_COL = (
@@ -85,9 +90,9 @@ _TAGS_COL = (
 )
 
 
-def _meta(r: sqlite3.Row) -> tuple[str, ...]:
+def _meta(r: sqlite3.Row, names: Sequence[str] = _META_NAMES) -> tuple[str, ...]:
     """The checksummed metadata columns of a task row, in row_crc's order."""
-    return tuple(r[c] for c in _META_NAMES)
+    return tuple(r[c] for c in names)
 
 
 def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
@@ -121,9 +126,11 @@ EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
             "vector",
             "crc",
             "row_crc",
+            "output_info",
         }
     ),
     "task_tags": frozenset({"vec_id", "tag"}),
+    "task_neighbours": frozenset({"vec_id", "ids", "sims", "crc"}),
 }
 
 
@@ -212,7 +219,8 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None, *, create: bool 
             conn.execute("ALTER TABLE tasks ADD COLUMN row_crc INTEGER NOT NULL DEFAULT 0")
             rows = _rows(
                 conn,
-                f"SELECT vec_id, crc, space, id, {_META_COLS}, created, updated, {_TAGS_COL} FROM tasks t",
+                f"SELECT vec_id, crc, space, id, {', '.join(_META_NAMES_V2)}, created, updated, {_TAGS_COL}"
+                " FROM tasks t",
             ).fetchall()
             conn.executemany(
                 "UPDATE tasks SET row_crc = ? WHERE vec_id = ?",
@@ -222,7 +230,7 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None, *, create: bool 
                             r["crc"],
                             r["space"],
                             r["id"],
-                            _meta(r),
+                            _meta(r, _META_NAMES_V2),
                             r["created"],
                             r["updated"],
                             json.loads(r["tags"]),
@@ -232,9 +240,48 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None, *, create: bool 
                     for r in rows
                 ],
             )
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("PRAGMA user_version = 2")
         if version >= 1:
             log.info("migrated store schema %d -> 2: computed %d row checksums", version, len(rows))
+    if version < 3:
+        _migrate_to_3(conn, where)
+        if version >= 1:
+            log.info("migrated store schema %d -> 3", max(version, 2))
+
+
+def _migrate_to_3(conn: sqlite3.Connection, where: str) -> None:
+    """Version 3: each task's output information (``output_info``, JSON, empty for none) in
+    the row checksum, and the table of neighbour lists (``task_neighbours``: each task's
+    nearest other tasks of its space, for CSLS), filled when the store loads
+    (:func:`server.store.hubness.load_table`). Every row's version-2 checksum is verified
+    before its version-3 one is written, so damage is never given a valid checksum."""
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ALTER TABLE tasks ADD COLUMN output_info TEXT NOT NULL DEFAULT ''")
+        conn.execute(
+            "CREATE TABLE task_neighbours ("
+            " vec_id INTEGER PRIMARY KEY REFERENCES tasks(vec_id) ON DELETE CASCADE,"
+            " ids BLOB NOT NULL,"  # little-endian int64 vec_ids, nearest first
+            " sims BLOB NOT NULL,"  # their float32 cosines
+            " crc INTEGER NOT NULL)"
+        )
+        rows = _rows(
+            conn,
+            f"SELECT vec_id, crc, row_crc, space, id, {_META_COLS}, created, updated, {_TAGS_COL}"
+            " FROM tasks t",
+        ).fetchall()
+        updates: list[tuple[int, int]] = []
+        for r in rows:
+            tags = json.loads(r["tags"])
+            args = (r["crc"], r["space"], r["id"])
+            if row_crc(*args, _meta(r, _META_NAMES_V2), r["created"], r["updated"], tags) != r["row_crc"]:
+                raise StoreCorruptedError(
+                    f"{where}task {r['id']!r} in space {r['space']!r} fails its metadata checksum: "
+                    "the store file is corrupted; restore a snapshot"
+                )
+            updates.append((row_crc(*args, _meta(r), r["created"], r["updated"], tags), r["vec_id"]))
+        conn.executemany("UPDATE tasks SET row_crc = ? WHERE vec_id = ?", updates)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 class MetadataDB:
@@ -373,14 +420,15 @@ class MetadataDB:
                     task.source.dataset_path,
                     task.source.model,
                     task.source.prompt,
+                    "",
                 )
                 created = float(old["created"]) if old is not None else float(now)
                 vcrc = vector_crc(space, task.id, blob)
                 rcrc = row_crc(vcrc, space, task.id, meta, created, float(now), task.tags)
                 cur = self._conn.execute(
                     "INSERT INTO tasks (space, id, name, kind, task_type, label_names, dataset_path,"
-                    " model, prompt, created, updated, vector, crc, row_crc)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " model, prompt, output_info, created, updated, vector, crc, row_crc)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (space, task.id, *meta, created, float(now), blob, vcrc, rcrc),
                 )
                 vec_id = int(cur.lastrowid or 0)
@@ -393,13 +441,75 @@ class MetadataDB:
                 before_commit(out)
         return out
 
-    def delete_where(self, space: str, where: str, params: Sequence[str]) -> list[int]:
-        """Delete the tasks of ``space`` matching a compiled filter; returns their vec_ids."""
+    def delete_where(
+        self,
+        space: str,
+        where: str,
+        params: Sequence[str],
+        before_commit: Callable[[list[int]], None] | None = None,
+    ) -> list[int]:
+        """Delete the tasks of ``space`` matching a compiled filter; returns their vec_ids.
+
+        ``before_commit`` gets those vec_ids inside the transaction (to update the
+        neighbour lists); if it raises, nothing is deleted.
+        """
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             ids = self._select_vec_ids(space, where, params)
             self._conn.executemany("DELETE FROM tasks WHERE vec_id = ?", [(i,) for i in ids])
+            if before_commit is not None and ids:
+                before_commit(ids)
         return ids
+
+    # ---------------------------------------------------------------- neighbour lists
+
+    def write_neighbours(self, lists: Mapping[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Store neighbour lists (vec_id -> (neighbour vec_ids, cosines)) inside the caller's
+        open transaction (an upsert's or a delete's ``before_commit``)."""
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO task_neighbours (vec_id, ids, sims, crc) VALUES (?, ?, ?, ?)",
+            [(vec_id, *_neighbour_blobs(vec_id, ids, sims)) for vec_id, (ids, sims) in lists.items()],
+        )
+
+    def save_neighbours(self, lists: Mapping[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Store neighbour lists in a transaction of their own (lists computed at load)."""
+        if not lists:
+            return
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self.write_neighbours(lists)
+
+    def iter_neighbours(self, space: str) -> Iterator[tuple[int, np.ndarray, np.ndarray] | int]:
+        """The stored neighbour list of every task of ``space`` that has one, as (vec_id,
+        neighbour vec_ids, cosines); a row failing its checksum or of unequal lengths is
+        yielded as its bare vec_id (derived data: the caller recomputes it)."""
+        try:
+            cur = self._conn.execute(
+                "SELECT n.vec_id, n.ids, n.sims, n.crc FROM task_neighbours n"
+                " JOIN tasks t ON t.vec_id = n.vec_id WHERE t.space = ? ORDER BY n.vec_id",
+                (space,),
+            )
+            for r in cur:
+                vec_id, ids, sims = int(r["vec_id"]), r["ids"], r["sims"]
+                ok = (
+                    isinstance(ids, bytes)
+                    and isinstance(sims, bytes)
+                    and len(ids) == 2 * len(sims)
+                    and len(ids) % 8 == 0
+                    and _neighbour_crc(vec_id, ids, sims) == r["crc"]
+                )
+                if ok:
+                    yield (
+                        vec_id,
+                        np.frombuffer(ids, "<i8").astype(np.int64),
+                        np.frombuffer(sims, "<f4").astype(np.float32),
+                    )
+                else:
+                    yield vec_id
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptedError(
+                f"{self.path}: cannot read the neighbour lists of space {space!r} ({exc})"
+            ) from exc
 
     # ---------------------------------------------------------------- reads
 
@@ -543,6 +653,18 @@ class MetadataDB:
                 "the store file is corrupted; restore a snapshot"
             )
         return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+def _neighbour_crc(vec_id: int, ids: bytes, sims: bytes) -> int:
+    """Checksum of a stored neighbour list, bound to its task's vec_id."""
+    return zlib.crc32(sims, zlib.crc32(ids, zlib.crc32(struct.pack("<q", vec_id))))
+
+
+def _neighbour_blobs(vec_id: int, ids: np.ndarray, sims: np.ndarray) -> tuple[bytes, bytes, int]:
+    """(ids blob, sims blob, crc) of one neighbour list."""
+    id_blob = np.ascontiguousarray(ids, dtype="<i8").tobytes()
+    sim_blob = np.ascontiguousarray(sims, dtype="<f4").tobytes()
+    return id_blob, sim_blob, _neighbour_crc(vec_id, id_blob, sim_blob)
 
 
 def _task_of_row(r: sqlite3.Row, tags: Sequence[str], vector: np.ndarray | None) -> Task:

@@ -69,9 +69,10 @@ from server import __version__
 from server.config import StoreConfig
 from server.echo import shown
 from server.embedding_upload import embedding_space_of
-from server.store import snapshots
+from server.store import hubness, snapshots
 from server.store.faiss_index import SpaceIndex, gpu_count, invalid_rows, resolve_device
 from server.store.filters import compile_filter
+from server.store.hubness import NeighbourChange, NeighbourTable, Similarity
 from server.store.metadata import MetadataDB, SpaceRow, StoreCorruptedError, check_copy
 from server.store.rwlock import RWLock
 from server.store.source_ranking import annotate
@@ -228,6 +229,30 @@ def build_indexes(
     return spaces, indexes, total
 
 
+def build_neighbours(
+    db: MetadataDB, spaces: dict[str, SpaceRow], indexes: dict[str, SpaceIndex]
+) -> dict[str, NeighbourTable]:
+    """Every space's neighbour lists (for CSLS) from ``db``, built indexes given.
+
+    Lists a store lacks (schema version 2) or holds damaged are computed from the index
+    and saved, so the next start reads them (:func:`server.store.hubness.load_table`).
+    """
+    tables: dict[str, NeighbourTable] = {}
+    for row in spaces.values():
+        live = db.matching_vec_ids(row.name, *compile_filter(None))
+        table, computed = hubness.load_table(
+            db.iter_neighbours(row.name),
+            live,
+            indexes[row.name],
+            db.vectors,
+            exact=row.backend == "flat",
+            space=row.name,
+        )
+        db.save_neighbours(computed)
+        tables[row.name] = table
+    return tables
+
+
 def server_info_of(
     config: StoreConfig, device: str, *, max_message_bytes: int = 0, auth_enabled: bool = False
 ) -> ServerInfo:
@@ -267,6 +292,8 @@ class TaskStore:
         self.device = resolve_device(config.device)
         self._spaces: dict[str, SpaceRow] = {}
         self._indexes: dict[str, SpaceIndex] = {}
+        # Per space, each task's nearest other tasks (server.store.hubness, for CSLS).
+        self._neighbours: dict[str, NeighbourTable] = {}
         # Set when the store can no longer answer (see _mark_unusable); every call then
         # fails with UNAVAILABLE and ``on_unusable`` (the server's health) is told.
         self.unusable: str | None = None
@@ -296,6 +323,7 @@ class TaskStore:
         """(Re)build every index from SQLite, verifying every row's checksums (vector and metadata)."""
         start = time.perf_counter()
         self._spaces, self._indexes, total = build_indexes(self._db, self.config, self.device)
+        self._neighbours = build_neighbours(self._db, self._spaces, self._indexes)
         log.info(
             "loaded store %s: %d spaces, %d tasks in %.2fs (device %s)",
             self.path,
@@ -457,6 +485,28 @@ class TaskStore:
             picked.append(row_hits[:k])
         return picked
 
+    def _pick_csls(
+        self,
+        row: SpaceRow,
+        queries: np.ndarray,
+        exclude: list[int],
+        k: int,
+        allowed: np.ndarray | None,
+        threshold: float | None,
+        csls_k: int,
+    ) -> list[list[hubness.CslsHit]]:
+        """Per query, up to ``k`` hits best by CSLS over ``csls_k`` neighbours: a stored
+        query's r from its kept list, a query vector's from its nearest tasks."""
+        index, table = self._indexes[row.name], self._neighbours[row.name]
+        radii = np.zeros(len(queries))
+        stored = [i for i, v in enumerate(exclude) if v >= 0]
+        given = [i for i, v in enumerate(exclude) if v < 0]
+        if stored:
+            radii[stored] = table.radius_of(np.asarray([exclude[i] for i in stored], np.int64), csls_k)
+        if given:
+            radii[given] = hubness.query_radii(index, queries[given], csls_k)
+        return hubness.csls_search(index, table, queries, radii, exclude, k, csls_k, allowed, threshold)
+
     def _hit_records(self, picked: list[list[tuple[int, float]]], with_vectors: bool) -> list[list[Hit]]:
         records = self._db.tasks_by_vec_ids(sorted({v for h in picked for v, _ in h}), with_vectors)
         return [[Hit(id=records[v].id, score=s, task=records[v]) for v, s in h] for h in picked]
@@ -485,6 +535,7 @@ class TaskStore:
             self._db.create_space(row)
             self._spaces[name] = row
             self._indexes[name] = SpaceIndex(dim, chosen, self.config.index_params, self.device)
+            self._neighbours[name] = NeighbourTable()
             log.info("created space %r: dim %d, backend %s, key %s", name, dim, backend, key or "-")
             return self._space_record(row)
 
@@ -505,6 +556,7 @@ class TaskStore:
             n = self._db.delete_space(name)
             del self._spaces[name]
             del self._indexes[name]
+            del self._neighbours[name]
             log.info("deleted space %r with %d tasks", name, n)
             return n
 
@@ -540,17 +592,26 @@ class TaskStore:
             return UpsertResult(upserted=len(good), failed=len(errors), errors=tuple(errors))
 
     def _upsert_valid(self, row: SpaceRow, good: list[Task]) -> None:
-        """Store validated tasks and index them; the index changes inside the database
-        transaction, so a FAISS failure rolls the rows back (nothing half stored)."""
+        """Store validated tasks and index them; the index and the neighbour lists change
+        inside the database transaction, so a FAISS failure rolls the rows back (nothing
+        half stored). The in-memory lists change only once the transaction committed."""
         index = self._indexes[row.name]
+        table = self._neighbours[row.name]
         vectors = np.stack([t.vector for t in good])  # type: ignore[misc]
         touched = False
+        change = NeighbourChange({})
 
         def index_them(pairs: list[tuple[int, int | None]]) -> None:
-            nonlocal touched
+            nonlocal touched, change
             touched = True
-            index.remove(np.asarray([old for _, old in pairs if old is not None], np.int64))
-            index.add(np.asarray([new for new, _ in pairs], np.int64), vectors)
+            removed = [old for _, old in pairs if old is not None]
+            added = [new for new, _ in pairs]
+            index.remove(np.asarray(removed, np.int64))
+            index.add(np.asarray(added, np.int64), vectors)
+            change = hubness.plan_upsert(
+                table, index, added, vectors, removed, self._db.vectors, exact=row.backend == "flat"
+            )
+            self._db.write_neighbours(change.lists)
 
         try:
             self._db.upsert(row.name, good, time.time(), before_commit=index_them)
@@ -558,6 +619,7 @@ class TaskStore:
             if touched:  # the rows rolled back; the index may hold part of the batch
                 self._resync_index(row)
             raise
+        table.apply(change)
         self._maybe_rebuild(row)
 
     def _resync_index(self, row: SpaceRow) -> None:
@@ -616,7 +678,17 @@ class TaskStore:
         where, params = compile_filter(flt)
         with self._writing():
             row = self._space(space)
-            vec_ids = self._db.delete_where(space, where, params)
+            table = self._neighbours[space]
+            change = NeighbourChange({})
+
+            def relink(deleted: list[int]) -> None:
+                # Inside the transaction, while the index still holds the deleted tasks.
+                nonlocal change
+                change = hubness.plan_delete(table, self._indexes[space], deleted, self._db.vectors)
+                self._db.write_neighbours(change.lists)
+
+            vec_ids = self._db.delete_where(space, where, params, before_commit=relink)
+            table.apply(change)
             try:
                 self._indexes[space].remove(np.asarray(vec_ids, np.int64))
             except BaseException:
@@ -695,12 +767,17 @@ class TaskStore:
         score_threshold: float | None = None,
         with_vectors: bool = False,
         expected_identity: SpaceIdentity | None = None,
+        similarity: Similarity = "cosine",
+        csls_k: int | None = None,
     ) -> list[list[Hit]]:
         """The ``k`` most similar tasks per query (a stored task's id, or a vector).
 
         A query by id never returns that task itself. With ``expected_identity`` (the
         space the query vectors were embedded in) a space of another identity is
         FAILED_PRECONDITION naming each differing field, before anything is searched.
+        ``similarity="csls"`` ranks and scores by CSLS over ``csls_k`` neighbours (default
+        :data:`~server.store.hubness.DEFAULT_CSLS_K`; :mod:`server.store.hubness`), and
+        ``score_threshold`` then applies to the CSLS score.
         """
         if isinstance(queries, np.ndarray):
             queries = list(queries[None, :] if queries.ndim == 1 else queries)
@@ -711,6 +788,7 @@ class TaskStore:
         self._check_k(k)
         if score_threshold is not None and not math.isfinite(score_threshold):
             raise InvalidArgumentError(f"score_threshold must be finite, got {score_threshold}")
+        hub_k = hubness.check_similarity(similarity, csls_k)
         compile_filter(filter)  # its limits are checked before any work
         with self._reading():
             row = self._space(space)
@@ -724,7 +802,11 @@ class TaskStore:
             self._check_reply_size(
                 len(queries) * min(k, candidates), row.dim, with_vectors, "FindSimilarTasks"
             )
-            picked = self._pick(row, qvecs, exclude, k, allowed, score_threshold)
+            if hub_k:
+                found = self._pick_csls(row, qvecs, exclude, k, allowed, score_threshold, hub_k)
+                picked = [[(h.vec_id, h.score) for h in hits] for hits in found]
+            else:
+                picked = self._pick(row, qvecs, exclude, k, allowed, score_threshold)
             return self._hit_records(picked, with_vectors)
 
     def rank_sources(
@@ -735,15 +817,20 @@ class TaskStore:
         candidate_filter: Filter | None = None,
         k: int = 0,
         expected_identity: SpaceIdentity | None = None,
+        similarity: Similarity = "cosine",
+        csls_k: int | None = None,
     ) -> Ranking:
         """Candidate source tasks for intermediate training on ``target``, best first.
 
-        Ranked by cosine similarity to the target (the target itself excluded); ``k=0``
-        ranks every candidate, up to ``max_k``. Every hit carries the predicted gain and
-        P(help) of :mod:`server.store.source_ranking`, computed over all candidates (up to
-        ``max_k``) whatever ``k`` is. ``expected_identity`` as in :meth:`search`.
+        Ranked by cosine similarity to the target (the target itself excluded), or by CSLS
+        with ``similarity="csls"`` (scores are then CSLS values; ``csls_k`` as in
+        :meth:`search`); ``k=0`` ranks every candidate, up to ``max_k``. Every hit carries
+        the predicted gain and P(help) of :mod:`server.store.source_ranking`, computed
+        from the cosines of all candidates (up to ``max_k``) whatever ``k`` and the
+        similarity are. ``expected_identity`` as in :meth:`search`.
         """
         self._check_k(k, allow_zero=True)
+        hub_k = hubness.check_similarity(similarity, csls_k)
         compile_filter(candidate_filter)  # its limits are checked before any work
         with self._reading():
             row = self._space(space)
@@ -756,9 +843,15 @@ class TaskStore:
             every = max(1, min(n, self.config.max_k))
             # Predictions need every candidate's cosine (and id, for its prior); records are
             # loaded for the k returned only.
-            (picked,) = self._pick(row, qvecs, exclude, every, allowed, None)
+            if hub_k:
+                # Ranked by CSLS; the predictions still read each candidate's cosine.
+                (found,) = self._pick_csls(row, qvecs, exclude, every, allowed, None, hub_k)
+                picked = [(h.vec_id, h.score) for h in found]
+                scores = np.array([h.cosine for h in found], np.float64)
+            else:
+                (picked,) = self._pick(row, qvecs, exclude, every, allowed, None)
+                scores = np.array([sc for _, sc in picked], np.float64)
             task_ids = self._db.ids_of_vec_ids([v for v, _ in picked])
-            scores = np.array([sc for _, sc in picked], np.float64)
             ids = [task_ids[v] for v, _ in picked]
             hits = self._hit_records([picked[:k] if k else picked], False)[0]
             return annotate(hits, scores, ids, self._predictor)
@@ -827,25 +920,30 @@ class TaskStore:
         tmp = snapshots.temp_path(self.path, "restore")
         try:
             snapshots.copy_verified(self._snap_dir, name, tmp)
-            spaces, indexes, n_tasks = self._validated(tmp, name)
+            spaces, indexes, neighbours, n_tasks = self._validated(tmp, name)
             with self._writing():
                 self._swap_database(tmp, name)
-                self._spaces, self._indexes = spaces, indexes
+                self._spaces, self._indexes, self._neighbours = spaces, indexes, neighbours
         finally:
             for leftover in (tmp, *_sidecars(tmp)):
                 leftover.unlink(missing_ok=True)
         log.info("restored snapshot %r: %d spaces, %d tasks", name, len(spaces), n_tasks)
         return len(spaces), n_tasks
 
-    def _validated(self, path: Path, name: str) -> tuple[dict[str, SpaceRow], dict[str, SpaceIndex], int]:
-        """The spaces and built indexes of the store file ``path``, DATA_LOSS if it is not
-        one this server can serve (an empty or unrelated file, a newer schema, bad rows)."""
+    def _validated(
+        self, path: Path, name: str
+    ) -> tuple[dict[str, SpaceRow], dict[str, SpaceIndex], dict[str, NeighbourTable], int]:
+        """The spaces, built indexes and neighbour lists of the store file ``path``
+        (lists it lacks, as a snapshot of schema version 2 does, are computed and saved
+        into it), DATA_LOSS if it is not one this server can serve (an empty or unrelated
+        file, a newer schema, bad rows)."""
         try:
             db = MetadataDB(path, create=False)
         except StoreCorruptedError as exc:
             raise StoreCorruptedError(f"snapshot {name!r} is not a loadable store: {exc}") from exc
         try:
-            return build_indexes(db, self.config, self.device)
+            spaces, indexes, total = build_indexes(db, self.config, self.device)
+            return spaces, indexes, build_neighbours(db, spaces, indexes), total
         except StoreCorruptedError as exc:
             raise StoreCorruptedError(f"snapshot {name!r} is not a loadable store: {exc}") from exc
         finally:

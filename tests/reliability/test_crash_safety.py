@@ -26,6 +26,7 @@ from fute_client.errors import TaskSearchError
 from fute_client.types import Task, TaskSource
 from server.config import StoreConfig
 from server.store import StoreCorruptedError, TaskStore
+from server.store.metadata import SCHEMA_VERSION
 
 DIM = 24
 ID_RANGE = 300  # ids are drawn from this range, so replacements happen often
@@ -308,13 +309,15 @@ def test_version_1_store_gets_row_checksums_on_open(tmp_path: Path) -> None:
     with TaskStore(StoreConfig(path=store, device="cpu")) as s:
         s.create_space("s", 4)
         s.upsert("s", [Task(id="a", vector=np.ones(4, np.float32), name="old", tags=("t",))])
+    _tamper(store, "DROP TABLE task_neighbours")  # what versions 2 and 3 added
+    _tamper(store, "ALTER TABLE tasks DROP COLUMN output_info")
     _tamper(store, "ALTER TABLE tasks DROP COLUMN row_crc")
     _tamper(store, "PRAGMA user_version = 1")
     with TaskStore(StoreConfig(path=store, device="cpu")) as s:
         got = s.get("s", ["a"], with_vectors=True)[0]
         assert (got.name, got.tags) == ("old", ("t",))
     conn = sqlite3.connect(store / "tasks.sqlite")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
     _tamper(store, "UPDATE tasks SET name = 'olf' WHERE id = 'a'")
     with pytest.raises(StoreCorruptedError, match="task 'a'"):

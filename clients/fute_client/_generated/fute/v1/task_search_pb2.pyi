@@ -90,6 +90,10 @@ class _IndexBackendEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_IndexBac
     """IVF-Flat, approximate"""
     INDEX_BACKEND_HNSW: _IndexBackend.ValueType  # 3
     """HNSW-Flat, approximate"""
+    INDEX_BACKEND_FLAT_FP16: _IndexBackend.ValueType  # 4
+    """exact: float16 scan, candidates re-scored in float32"""
+    INDEX_BACKEND_FLAT_SQ8: _IndexBackend.ValueType  # 5
+    """exact: 8-bit scalar-quantised scan, re-scored in float32"""
 
 class IndexBackend(_IndexBackend, metaclass=_IndexBackendEnumTypeWrapper): ...
 
@@ -101,6 +105,10 @@ INDEX_BACKEND_IVF: IndexBackend.ValueType  # 2
 """IVF-Flat, approximate"""
 INDEX_BACKEND_HNSW: IndexBackend.ValueType  # 3
 """HNSW-Flat, approximate"""
+INDEX_BACKEND_FLAT_FP16: IndexBackend.ValueType  # 4
+"""exact: float16 scan, candidates re-scored in float32"""
+INDEX_BACKEND_FLAT_SQ8: IndexBackend.ValueType  # 5
+"""exact: 8-bit scalar-quantised scan, re-scored in float32"""
 Global___IndexBackend: _TypeAlias = IndexBackend  # noqa: Y015
 
 class _Metric:
@@ -119,6 +127,32 @@ METRIC_UNSPECIFIED: Metric.ValueType  # 0
 """cosine"""
 METRIC_COSINE: Metric.ValueType  # 1
 Global___Metric: _TypeAlias = Metric  # noqa: Y015
+
+class _Similarity:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SimilarityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Similarity.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SIMILARITY_UNSPECIFIED: _Similarity.ValueType  # 0
+    """cosine"""
+    SIMILARITY_COSINE: _Similarity.ValueType  # 1
+    SIMILARITY_CSLS: _Similarity.ValueType  # 2
+    """Hub-aware: 2*cos(x, y) - r(x) - r(y), r the mean cosine to the csls_k nearest other
+    tasks of the space (kept per task by the server; see docs/service.md).
+    """
+
+class Similarity(_Similarity, metaclass=_SimilarityEnumTypeWrapper):
+    """How a search or ranking scores a candidate y for a query x."""
+
+SIMILARITY_UNSPECIFIED: Similarity.ValueType  # 0
+"""cosine"""
+SIMILARITY_COSINE: Similarity.ValueType  # 1
+SIMILARITY_CSLS: Similarity.ValueType  # 2
+"""Hub-aware: 2*cos(x, y) - r(x) - r(y), r the mean cosine to the csls_k nearest other
+tasks of the space (kept per task by the server; see docs/service.md).
+"""
+Global___Similarity: _TypeAlias = Similarity  # noqa: Y015
 
 @_typing.final
 class Vector(_message.Message):
@@ -175,6 +209,65 @@ class TaskSource(_message.Message):
 Global___TaskSource: _TypeAlias = TaskSource  # noqa: Y015
 
 @_typing.final
+class OutputInformation(_message.Message):
+    """How much a model's outputs on the unlabelled corpus U say (fute.informativeness): an
+    embedding of outputs that barely vary is mostly the signature of U's inputs.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    N_FIELD_NUMBER: _builtins.int
+    N_ANSWERS_FIELD_NUMBER: _builtins.int
+    ANSWER_ENTROPY_FIELD_NUMBER: _builtins.int
+    MAJORITY_SHARE_FIELD_NUMBER: _builtins.int
+    MAJORITY_INDEX_FIELD_NUMBER: _builtins.int
+    SPREAD_FIELD_NUMBER: _builtins.int
+    SOURCE_MI_FIELD_NUMBER: _builtins.int
+    SOURCE_NMI_FIELD_NUMBER: _builtins.int
+    n: _builtins.int
+    """outputs measured"""
+    n_answers: _builtins.int
+    """possible answers: classes, or score bins of a regressor"""
+    answer_entropy: _builtins.float
+    """entropy of the answers / log(n_answers), in [0, 1]"""
+    majority_share: _builtins.float
+    """share of U given the most frequent answer"""
+    majority_index: _builtins.int
+    """that answer (class or bin index)"""
+    spread: _builtins.float
+    """how far outputs move from their mean over U, in [0, 1]"""
+    source_mi: _builtins.float
+    """bits shared with U's input sources (when U records them)"""
+    source_nmi: _builtins.float
+    """source_mi / H(answer), in [0, 1]"""
+    def __init__(
+        self,
+        *,
+        n: _builtins.int = ...,
+        n_answers: _builtins.int = ...,
+        answer_entropy: _builtins.float = ...,
+        majority_share: _builtins.float = ...,
+        majority_index: _builtins.int = ...,
+        spread: _builtins.float = ...,
+        source_mi: _builtins.float | None = ...,
+        source_nmi: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_source_mi", b"_source_mi", "_source_nmi", b"_source_nmi", "source_mi", b"source_mi", "source_nmi", b"source_nmi"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_source_mi", b"_source_mi", "_source_nmi", b"_source_nmi", "answer_entropy", b"answer_entropy", "majority_index", b"majority_index", "majority_share", b"majority_share", "n", b"n", "n_answers", b"n_answers", "source_mi", b"source_mi", "source_nmi", b"source_nmi", "spread", b"spread"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__source_mi: _TypeAlias = _typing.Literal["source_mi"]  # noqa: Y015
+    _WhichOneofArgType__source_mi: _TypeAlias = _typing.Literal["_source_mi", b"_source_mi"]  # noqa: Y015
+    _WhichOneofReturnType__source_nmi: _TypeAlias = _typing.Literal["source_nmi"]  # noqa: Y015
+    _WhichOneofArgType__source_nmi: _TypeAlias = _typing.Literal["_source_nmi", b"_source_nmi"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__source_mi) -> _WhichOneofReturnType__source_mi | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__source_nmi) -> _WhichOneofReturnType__source_nmi | None: ...
+
+Global___OutputInformation: _TypeAlias = OutputInformation  # noqa: Y015
+
+@_typing.final
 class TaskMetadata(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -186,6 +279,7 @@ class TaskMetadata(_message.Message):
     TAGS_FIELD_NUMBER: _builtins.int
     CREATED_TIME_FIELD_NUMBER: _builtins.int
     UPDATED_TIME_FIELD_NUMBER: _builtins.int
+    OUTPUT_INFO_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     kind: Global___TaskKind.ValueType
     task_type: _builtins.str
@@ -203,6 +297,12 @@ class TaskMetadata(_message.Message):
     def updated_time(self) -> _timestamp_pb2.Timestamp:
         """Set by the server on every upsert."""
 
+    @_builtins.property
+    def output_info(self) -> Global___OutputInformation:
+        """Model tasks: how much the model's outputs on U say; unset for datasets and for tasks
+        stored without it.
+        """
+
     def __init__(
         self,
         *,
@@ -214,10 +314,11 @@ class TaskMetadata(_message.Message):
         tags: _abc.Iterable[_builtins.str] | None = ...,
         created_time: _timestamp_pb2.Timestamp | None = ...,
         updated_time: _timestamp_pb2.Timestamp | None = ...,
+        output_info: Global___OutputInformation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_time", b"created_time", "source", b"source", "updated_time", b"updated_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_time", b"created_time", "output_info", b"output_info", "source", b"source", "updated_time", b"updated_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_time", b"created_time", "kind", b"kind", "label_names", b"label_names", "name", b"name", "source", b"source", "tags", b"tags", "task_type", b"task_type", "updated_time", b"updated_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_time", b"created_time", "kind", b"kind", "label_names", b"label_names", "name", b"name", "output_info", b"output_info", "source", b"source", "tags", b"tags", "task_type", b"task_type", "updated_time", b"updated_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -837,7 +938,7 @@ class Hit(_message.Message):
     P_HELP_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     score: _builtins.float
-    """cosine similarity"""
+    """cosine similarity, or the CSLS value when CSLS was asked"""
     predicted_gain: _builtins.float
     """RankSourceTasks only: the expected target score after training on this source minus
     the target trained alone, and the probability that this gain is positive. Calibrated
@@ -886,12 +987,18 @@ class FindSimilarTasksRequest(_message.Message):
     SCORE_THRESHOLD_FIELD_NUMBER: _builtins.int
     WITH_VECTORS_FIELD_NUMBER: _builtins.int
     EXPECTED_IDENTITY_FIELD_NUMBER: _builtins.int
+    SIMILARITY_FIELD_NUMBER: _builtins.int
+    CSLS_K_FIELD_NUMBER: _builtins.int
     space: _builtins.str
     k: _builtins.int
     """1..max_k (server info)"""
     score_threshold: _builtins.float
     """keep hits with score >= threshold"""
     with_vectors: _builtins.bool
+    similarity: Global___Similarity.ValueType
+    """unset: cosine"""
+    csls_k: _builtins.int
+    """CSLS only: neighbours of r, 1..50; unset: 10"""
     @_builtins.property
     def queries(self) -> _containers.RepeatedCompositeFieldContainer[Global___Query]:
         """1..256"""
@@ -914,13 +1021,20 @@ class FindSimilarTasksRequest(_message.Message):
         score_threshold: _builtins.float | None = ...,
         with_vectors: _builtins.bool = ...,
         expected_identity: Global___SpaceIdentity | None = ...,
+        similarity: Global___Similarity.ValueType = ...,
+        csls_k: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold", "expected_identity", b"expected_identity", "filter", b"filter", "score_threshold", b"score_threshold"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_csls_k", b"_csls_k", "_score_threshold", b"_score_threshold", "csls_k", b"csls_k", "expected_identity", b"expected_identity", "filter", b"filter", "score_threshold", b"score_threshold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold", "expected_identity", b"expected_identity", "filter", b"filter", "k", b"k", "queries", b"queries", "score_threshold", b"score_threshold", "space", b"space", "with_vectors", b"with_vectors"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_csls_k", b"_csls_k", "_score_threshold", b"_score_threshold", "csls_k", b"csls_k", "expected_identity", b"expected_identity", "filter", b"filter", "k", b"k", "queries", b"queries", "score_threshold", b"score_threshold", "similarity", b"similarity", "space", b"space", "with_vectors", b"with_vectors"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__csls_k: _TypeAlias = _typing.Literal["csls_k"]  # noqa: Y015
+    _WhichOneofArgType__csls_k: _TypeAlias = _typing.Literal["_csls_k", b"_csls_k"]  # noqa: Y015
     _WhichOneofReturnType__score_threshold: _TypeAlias = _typing.Literal["score_threshold"]  # noqa: Y015
     _WhichOneofArgType__score_threshold: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__csls_k) -> _WhichOneofReturnType__csls_k | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__score_threshold) -> _WhichOneofReturnType__score_threshold | None: ...
 
 Global___FindSimilarTasksRequest: _TypeAlias = FindSimilarTasksRequest  # noqa: Y015
@@ -974,9 +1088,16 @@ class RankSourceTasksRequest(_message.Message):
     CANDIDATE_FILTER_FIELD_NUMBER: _builtins.int
     K_FIELD_NUMBER: _builtins.int
     EXPECTED_IDENTITY_FIELD_NUMBER: _builtins.int
+    SIMILARITY_FIELD_NUMBER: _builtins.int
+    CSLS_K_FIELD_NUMBER: _builtins.int
     space: _builtins.str
     k: _builtins.int
     """0: all candidates (up to max_k)"""
+    similarity: Global___Similarity.ValueType
+    """As in FindSimilarTasksRequest. With CSLS the ranking and the scores are CSLS; the
+    predictions still come from the candidates' cosines.
+    """
+    csls_k: _builtins.int
     @_builtins.property
     def target(self) -> Global___Query: ...
     @_builtins.property
@@ -995,12 +1116,16 @@ class RankSourceTasksRequest(_message.Message):
         candidate_filter: Global___Filter | None = ...,
         k: _builtins.int = ...,
         expected_identity: Global___SpaceIdentity | None = ...,
+        similarity: Global___Similarity.ValueType = ...,
+        csls_k: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["candidate_filter", b"candidate_filter", "expected_identity", b"expected_identity", "target", b"target"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_csls_k", b"_csls_k", "candidate_filter", b"candidate_filter", "csls_k", b"csls_k", "expected_identity", b"expected_identity", "target", b"target"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_filter", b"candidate_filter", "expected_identity", b"expected_identity", "k", b"k", "space", b"space", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_csls_k", b"_csls_k", "candidate_filter", b"candidate_filter", "csls_k", b"csls_k", "expected_identity", b"expected_identity", "k", b"k", "similarity", b"similarity", "space", b"space", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__csls_k: _TypeAlias = _typing.Literal["csls_k"]  # noqa: Y015
+    _WhichOneofArgType__csls_k: _TypeAlias = _typing.Literal["_csls_k", b"_csls_k"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__csls_k) -> _WhichOneofReturnType__csls_k | None: ...
 
 Global___RankSourceTasksRequest: _TypeAlias = RankSourceTasksRequest  # noqa: Y015
 
@@ -1021,7 +1146,7 @@ class RankSourceTasksResponse(_message.Message):
     """Candidates the predictions were standardised over (all matching, up to max_k)."""
     @_builtins.property
     def ranking(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hit]:
-        """best first (by cosine; predictions ride along)"""
+        """best first (by the similarity asked; predictions ride along)"""
 
     def __init__(
         self,
