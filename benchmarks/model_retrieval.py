@@ -129,15 +129,7 @@ def dataset_embeddings(
                 label_kind=t["label_kind"],
                 label_names=label_names,
             )
-            info = TaskInfo(
-                name=name,
-                kind="dataset",
-                task_type=str(t["task_type"]),
-                label_kind=task.label_kind,
-                label_names=task.label_names,
-                source=task.source,
-                n_examples=len(task.examples),
-            )
+            info = TaskInfo.of_dataset(task, task_type=str(t["task_type"]))
             emb = method.embed(shuffle_labels(task) if shuffled else task, info, progress=False)
             save_embedding(emb, path)
             logger.info(

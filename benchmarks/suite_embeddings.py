@@ -93,9 +93,7 @@ def embed_datasets(
         task = load_task(suite[name].split("train"), name=name)
         if role == "target":
             task = cap_examples(task, TARGET_EXAMPLES, seed=0)
-        info = TaskInfo(
-            name=name, kind="dataset", task_type=suite[name].task_type, label_kind=task.label_kind
-        )
+        info = TaskInfo.of_dataset(task, task_type=suite[name].task_type)
         save_embedding(method.embed(task, info, progress=False), path)
     return folder
 

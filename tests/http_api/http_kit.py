@@ -34,11 +34,8 @@ def suite_embeddings(surrogate: Surrogate) -> list[TaskEmbedding]:
     for entry in SUITE:
         path = SUITE_DATA / entry["name"] / "train.jsonl.gz"
         task = cap_examples(load_task(path, name=entry["name"]), MAX_EXAMPLES, seed=0)
-        info = TaskInfo(
-            name=entry["name"],
-            kind="dataset",
-            label_kind=task.label_kind,
-            label_names=task.label_names,
+        info = TaskInfo.of_dataset(
+            task,
             source=str(path),
             task_type=entry["task_type"],
             tags=("suite", "pair" if entry["pair"] else "single"),

@@ -157,7 +157,7 @@ def test_rank_data_embeds_with_the_space_recipe_and_leaves_itself_out(
     for name in names:
         path = SUITE / name / "train.jsonl.gz"
         task = load_task(path, name=name)
-        info = TaskInfo(name=name, kind="dataset", source=str(path.resolve()))
+        info = TaskInfo.of_dataset(task, source=str(path.resolve()))
         embs.append(method.embed(task, info, progress=False))
     lexicon = replace(embs[3], task=replace(embs[3].task, name="a-lexicon", kind="model"))
     client.create_space("text", embs[0].space.dim, identity=identity_of(embs[0].space))
