@@ -15,13 +15,17 @@ DEVICES: tuple[Device, ...] = ("auto", "cpu", "gpu")
 
 @dataclass(frozen=True)
 class IndexParams:
-    """Parameters of the approximate backends (ignored by flat)."""
+    """Parameters of the approximate backends (ignored by flat) and of the re-scoring of
+    the reduced-precision exact ones (``flat_fp16``, ``flat_sq8``)."""
 
     ivf_nlist: int = 256  # lists; lowered to n/39 when trained on fewer vectors
     ivf_nprobe: int = 16  # lists visited per query
     hnsw_m: int = 32  # graph degree
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 128
+    # flat_fp16 / flat_sq8: re-score the candidates from the stored float32 vectors, so
+    # results and cosines are exact search's; False returns the codes' own scores.
+    rescore: bool = True
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from fute.errors import FuteError
 from fute_client.errors import NotFoundError, TaskSearchError
-from fute_client.types import Space
+from fute_client.types import BACKENDS, Space
 from server.connection import add_connection_args, connect, user_errors
 from server.embedding_upload import embedding_space_of, identity_of, upload_embeddings
 
@@ -136,6 +136,6 @@ def register_space_commands(subparsers: Any) -> None:
     p.add_argument("embeddings", nargs="+", type=Path, metavar="EMB", help="fute embedding files")
     p.add_argument("--server", default="127.0.0.1:50051", metavar="HOST:PORT", help="TaskSearch server")
     p.add_argument("--space", required=True, help="space to upload into")
-    p.add_argument("--backend", choices=("flat", "ivf", "hnsw"), default="flat", help="index of a new space")
+    p.add_argument("--backend", choices=BACKENDS, default="flat", help="index of a new space")
     add_connection_args(p)
     p.set_defaults(func=_cmd_upload)

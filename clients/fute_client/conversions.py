@@ -56,6 +56,8 @@ _BACKEND_TO_PB: dict[str, int] = {
     "flat": pb.INDEX_BACKEND_FLAT,
     "ivf": pb.INDEX_BACKEND_IVF,
     "hnsw": pb.INDEX_BACKEND_HNSW,
+    "flat_fp16": pb.INDEX_BACKEND_FLAT_FP16,
+    "flat_sq8": pb.INDEX_BACKEND_FLAT_SQ8,
 }
 _BACKEND_FROM_PB: dict[int, Backend] = {v: k for k, v in _BACKEND_TO_PB.items()}  # type: ignore[misc]
 

@@ -15,8 +15,10 @@ TASK_KINDS: tuple[TaskKind, ...] = ("", "dataset", "model")
 FilterField = Literal["kind", "task_type", "tag", "name", "id"]
 FILTER_FIELDS: tuple[FilterField, ...] = ("kind", "task_type", "tag", "name", "id")
 
-Backend = Literal["flat", "ivf", "hnsw"]
-BACKENDS: tuple[Backend, ...] = ("flat", "ivf", "hnsw")
+# flat, flat_fp16, flat_sq8: exact (the last two scan float16 / 8-bit codes, then re-score
+# the candidates in float32); ivf, hnsw: approximate. See docs/service.md, "Index backends".
+Backend = Literal["flat", "ivf", "hnsw", "flat_fp16", "flat_sq8"]
+BACKENDS: tuple[Backend, ...] = ("flat", "ivf", "hnsw", "flat_fp16", "flat_sq8")
 
 
 @dataclass(frozen=True)

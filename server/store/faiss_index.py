@@ -6,12 +6,22 @@ the old vec_id is removed (flat, IVF) or tombstoned (HNSW cannot remove) before 
 one is added. The CPU index is the master copy; when a GPU is used, a GPU replica serves
 unfiltered searches and is refreshed lazily after writes, under a lock because FAISS GPU
 indexes are not thread-safe even for reads.
+
+Storage precision of exact search: ``flat_fp16`` and ``flat_sq8`` scan float16 or 8-bit
+codes (FAISS ``IndexScalarQuantizer``, QT_fp16 / QT_8bit with per-dimension min/max), 2x
+and 4x fewer bytes per query than ``flat``, then re-score their candidates from the stored
+float32 vectors (``fetch``, the store's SQLite rows). The candidate set is certified: no
+vector's code scores further from its cosine than the largest residual ``|x - decode(x)|``
+of any vector added (plus float rounding), so once the k-th re-scored cosine reaches the
+lowest candidate's code score plus that bound, nothing outside can enter the top k; until
+then the candidate set grows. Results are therefore those of float32 exact search.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any, Literal
 
 import faiss
@@ -31,6 +41,31 @@ GPU_MAX_K = 2048  # FAISS GPU limit on k
 EXACT_SUBSET_MAX = 4096
 # Rebuild an HNSW graph once this share of its entries are tombstones.
 HNSW_REBUILD_FRACTION = 0.25
+
+# Exact backends (every result is float32 exact search's); the others are approximate.
+EXACT_BACKENDS: tuple[Backend, ...] = ("flat", "flat_fp16", "flat_sq8")
+# The scalar quantiser of each reduced-precision exact backend.
+_QUANTISERS: dict[str, int] = {
+    "flat_fp16": faiss.ScalarQuantizer.QT_fp16,
+    "flat_sq8": faiss.ScalarQuantizer.QT_8bit,
+}
+# Bytes per stored value each exact backend scans.
+BYTES_PER_VALUE: dict[str, int] = {"flat": 4, "flat_fp16": 2, "flat_sq8": 1}
+# Candidates re-scored first, per k: 2k + 8 (fp16) and 4k + 16 (sq8) were enough for every
+# query at 100k x 1,024 clustered vectors (benchmarks/index_recall.py); then x4 per round.
+_FIRST_CANDIDATES: dict[str, tuple[int, int]] = {"flat_fp16": (2, 8), "flat_sq8": (4, 16)}
+_CANDIDATE_GROWTH = 4
+# SQ8: retrain the per-dimension ranges from the stored vectors once a vector added since
+# training has a residual this many times the training set's largest (out-of-range values
+# are clamped, so results stay exact, but the certifying bound and the candidates grow),
+# and while the training set was small, once the space doubled.
+SQ8_RETRAIN_RESIDUAL = 2.0
+SQ8_FULL_TRAINING = 65_536
+
+# vec_ids -> (the stored float32 vectors, any scale, of those still stored, in order; a
+# mask of which are). A row can be gone while the index still holds it: inside a delete's
+# transaction, before the index drops the entry; such entries are left out of results.
+VectorFetch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 # Rows normalised per block, so the float64 copy stays small (elements per block).
@@ -95,30 +130,69 @@ def resolve_device(device: Device) -> Literal["cpu", "gpu"]:
 
 
 class SpaceIndex:
-    """The vector index of one space. Not locked itself: ``TaskStore`` serialises writes."""
+    """The vector index of one space. Not locked itself: ``TaskStore`` serialises writes.
+
+    ``fetch`` reads stored vectors by vec_id; the reduced-precision exact backends need it
+    to re-score (``IndexParams.rescore``, on by default). Its owner rebinds it when the
+    database behind the index changes (a restored snapshot).
+    """
 
     def __init__(
-        self, dim: int, backend: Backend, params: IndexParams, device: Literal["cpu", "gpu"] = "cpu"
+        self,
+        dim: int,
+        backend: Backend,
+        params: IndexParams,
+        device: Literal["cpu", "gpu"] = "cpu",
+        fetch: VectorFetch | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise InvalidArgumentError(f"unknown index backend {backend!r}; valid: {BACKENDS}")
         self.dim = dim
         self.backend = backend
         self.params = params
-        self.device = device if backend != "hnsw" else "cpu"  # no GPU HNSW in FAISS
+        self.fetch = fetch
+        # No GPU HNSW in FAISS; the scalar-quantised flats re-score on the CPU side anyway.
+        self.device = device if backend in ("flat", "ivf") else "cpu"
         self._tombstones: set[int] = set()
-        self._index: Any = self._empty()
         self._gpu_lock = threading.Lock()
         self._gpu_index: Any = None
         self._gpu_res: Any = None
         self._gpu_dirty = True
         self._trained_nlist = 0
+        self._codes: Any = None  # the IndexScalarQuantizer inside the id map (fp16, sq8)
+        self._max_residual = 0.0  # largest |x - decode(x)| of a vector added since build
+        self._trained_residual = 0.0  # largest residual of the SQ8 training set
+        self._trained_n = 0  # vectors the SQ8 ranges were trained on
+        self._index: Any = self._empty()
+
+    @property
+    def exact(self) -> bool:
+        """Whether every search returns float32 exact search's results (and cosines)."""
+        return self.backend == "flat" or (self.backend in _QUANTISERS and self.params.rescore)
+
+    @property
+    def live(self) -> int:
+        """Tasks the index answers for (entries less HNSW tombstones): the space's task count."""
+        return self.ntotal - len(self._tombstones)
+
+    def error_bound(self) -> float:
+        """Largest difference between a code's score and the cosine of its vector, for any
+        unit query: the largest residual since build plus float32 rounding of both dot
+        products (0 for float32 storage)."""
+        if self.backend not in _QUANTISERS:
+            return 0.0
+        return self._max_residual * (1.0 + 1e-6) + 2.0 * self.dim * 2.0**-24
 
     # ---------------------------------------------------------------- construction
 
     def _empty(self) -> Any:
         if self.backend == "flat":
             return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        if self.backend in _QUANTISERS:
+            self._codes = faiss.IndexScalarQuantizer(
+                self.dim, _QUANTISERS[self.backend], faiss.METRIC_INNER_PRODUCT
+            )
+            return faiss.IndexIDMap2(self._codes)
         if self.backend == "hnsw":
             hnsw = faiss.IndexHNSWFlat(self.dim, self.params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             hnsw.hnsw.efConstruction = self.params.hnsw_ef_construction
@@ -140,9 +214,28 @@ class SpaceIndex:
         self._trained_nlist = nlist
         log.info("trained IVF index on %d vectors: nlist=%d nprobe=%d", len(vectors), nlist, ivf.nprobe)
 
+    def _train_sq8(self, unit: np.ndarray) -> None:
+        self._codes.train(unit)
+        self._trained_n = len(unit)
+        self._trained_residual = self._largest_residual(unit)
+        log.info("trained SQ8 ranges on %d vectors: largest residual %.5f", len(unit), self._trained_residual)
+
+    def _largest_residual(self, unit: np.ndarray) -> float:
+        """max |x - decode(encode(x))| over the rows of ``unit``, in blocks."""
+        step = max(1, _NORMALISE_BLOCK // max(1, self.dim))
+        largest = 0.0
+        for start in range(0, len(unit), step):
+            block = unit[start : start + step]
+            decoded = self._codes.sa_decode(self._codes.sa_encode(block))
+            largest = max(largest, float(np.linalg.norm(decoded - block, axis=1).max()))
+        return largest
+
     def build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Replace the contents with (ids, raw vectors): used at start and after restore."""
+        """Replace the contents with (ids, raw vectors): used at start and after restore.
+
+        Deterministic: the same rows give the same index (SQ8 trains on all of them)."""
         self._tombstones.clear()
+        self._max_residual = 0.0
         self._index = self._empty()
         if len(ids):
             self.add(ids, vectors)
@@ -157,6 +250,11 @@ class SpaceIndex:
         unit = normalise(vectors)
         if self._index is None:  # IVF not trained yet: train on the first batch
             self._train_ivf(unit)
+        if self.backend == "flat_sq8" and not self._codes.is_trained:
+            self._train_sq8(unit)  # on this very batch: its residuals are the training set's
+            self._max_residual = max(self._max_residual, self._trained_residual)
+        elif self._codes is not None:
+            self._max_residual = max(self._max_residual, self._largest_residual(unit))
         self._index.add_with_ids(unit, np.ascontiguousarray(ids, dtype=np.int64))
         self._gpu_dirty = True
 
@@ -177,11 +275,16 @@ class SpaceIndex:
 
     def needs_rebuild(self) -> bool:
         """Whether a rebuild from the stored vectors would pay off: HNSW tombstones have
-        piled up, or an IVF index trained on few vectors now holds enough for more lists."""
+        piled up, an IVF index trained on few vectors now holds enough for more lists, or
+        SQ8 ranges no longer cover the vectors added (or were trained on a small space)."""
         if self._tombstones and len(self._tombstones) > HNSW_REBUILD_FRACTION * self.ntotal:
             return True
         if self.backend == "ivf" and self._trained_nlist < self.params.ivf_nlist:
             return self.ntotal // 39 >= 4 * self._trained_nlist
+        if self.backend == "flat_sq8" and self._trained_n:
+            if self._max_residual > SQ8_RETRAIN_RESIDUAL * self._trained_residual:
+                return True
+            return self._trained_n < SQ8_FULL_TRAINING and self.ntotal >= 2 * self._trained_n
         return False
 
     # ---------------------------------------------------------------- search
@@ -197,20 +300,71 @@ class SpaceIndex:
         nq = len(q)
         if self._index is None or self.ntotal == 0 or k == 0:
             return np.zeros((nq, k), np.float32), np.full((nq, k), -1, np.int64)
-        if allowed is not None and self.backend != "flat" and len(allowed) <= EXACT_SUBSET_MAX:
+        if allowed is not None and self.backend not in EXACT_BACKENDS and len(allowed) <= EXACT_SUBSET_MAX:
             # A selective filter starves a graph or list walk of candidates; scoring the
             # few allowed vectors directly is exact and cheap.
             return self._search_subset(q, k, allowed)
         # ``keep`` holds the selectors' Python objects for the duration of the search.
         selector, keep = self._selector(allowed)
-        if selector is None and self.device == "gpu" and k <= GPU_MAX_K:
-            return self._search_gpu(q, k)
+        if self.backend in _QUANTISERS and self.params.rescore:
+            found = self._search_rescored(q, k, selector)
+        elif selector is None and self.device == "gpu" and k <= GPU_MAX_K:
+            found = self._search_gpu(q, k)
+        else:
+            found = self._search_faiss(q, k, selector)
+        del keep
+        return found
+
+    def _search_faiss(self, q: np.ndarray, k: int, selector: Any) -> tuple[np.ndarray, np.ndarray]:
         if selector is None:
             scores, ids = self._index.search(q, k)
         else:
             scores, ids = self._index.search(q, k, params=self._search_params(selector))
-        del keep
         return scores, ids
+
+    def _search_rescored(self, q: np.ndarray, k: int, selector: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` from the codes: candidates by code score, re-scored from the
+        stored float32 vectors, grown until certified (see the module docstring)."""
+        if self.fetch is None:
+            raise RuntimeError(f"a {self.backend} index re-scores from stored vectors, but has no fetch")
+        bound = self.error_bound()
+        scale, extra = _FIRST_CANDIDATES[self.backend]
+        fetch = min(self.ntotal, scale * k + extra)
+        scores = np.full((len(q), k), -np.inf, np.float32)
+        out = np.full((len(q), k), -1, np.int64)
+        pending = np.arange(len(q))
+        while len(pending):
+            code_scores, cand = self._search_faiss(q[pending], fetch, selector)
+            wanted = np.unique(cand[cand >= 0])
+            found, present = self.fetch(wanted)
+            wanted = wanted[np.asarray(present, dtype=bool)]
+            stored = np.asarray(found, dtype=np.float64).reshape(len(wanted), self.dim)
+            stored /= np.linalg.norm(stored, axis=1, keepdims=True)
+            unsettled: list[int] = []
+            for row, qi in enumerate(pending.tolist()):
+                valid = cand[row] >= 0
+                ids = cand[row][valid]
+                pos = np.searchsorted(wanted, ids).clip(0, max(0, len(wanted) - 1))
+                if len(wanted):
+                    here = wanted[pos] == ids
+                    ids, pos = ids[here], pos[here]
+                else:
+                    ids, pos = ids[:0], pos[:0]
+                exact = stored[pos] @ q[qi].astype(np.float64)
+                order = np.argsort(-exact, kind="stable")[:k]
+                # Every allowed vector was a candidate (FAISS padded with -1), or the k-th
+                # cosine is one no unfetched vector can beat.
+                complete = not valid.all() or fetch >= self.ntotal
+                if not complete and (
+                    len(order) < k or exact[order[-1]] < float(code_scores[row, -1]) + bound
+                ):
+                    unsettled.append(qi)
+                    continue
+                scores[qi, : len(order)] = exact[order]
+                out[qi, : len(order)] = ids[order]
+            pending = np.asarray(unsettled, dtype=np.int64)
+            fetch = min(self.ntotal, _CANDIDATE_GROWTH * fetch)
+        return scores, out
 
     def _search_subset(self, q: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids = np.asarray(allowed, dtype=np.int64)

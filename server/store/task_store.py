@@ -191,6 +191,23 @@ def _check_space_row(db: MetadataDB, row: SpaceRow) -> None:
         )
 
 
+def _stored_vectors_of(db: MetadataDB, vec_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stored vectors of those ``vec_ids`` that have a row, and a mask of which do (a
+    delete's transaction removes rows before the index drops them)."""
+    ids = [int(v) for v in vec_ids]
+    try:
+        return db.vectors(ids), np.ones(len(ids), dtype=bool)
+    except KeyError:  # some row is gone: look up which remain (the rare path)
+        remaining = db.ids_of_vec_ids(ids)
+        present = np.array([i in remaining for i in ids], dtype=bool)
+        return db.vectors([i for i in ids if i in remaining]), present
+
+
+def _vectors_of(db: MetadataDB) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``db``'s stored vectors by vec_id, for an index built from it."""
+    return lambda vec_ids: _stored_vectors_of(db, vec_ids)
+
+
 def build_indexes(
     db: MetadataDB, config: StoreConfig, device: Literal["cpu", "gpu"]
 ) -> tuple[dict[str, SpaceRow], dict[str, SpaceIndex], int]:
@@ -206,7 +223,7 @@ def build_indexes(
     total = 0
     for row in spaces.values():
         _check_space_row(db, row)
-        index = SpaceIndex(row.dim, row.backend, config.index_params, device)
+        index = SpaceIndex(row.dim, row.backend, config.index_params, device, fetch=_vectors_of(db))
         parts = list(db.iter_space_vectors(row.name, verify_rows=True, dim=row.dim))
         if parts:
             ids = np.concatenate([p[0] for p in parts])
@@ -323,6 +340,7 @@ class TaskStore:
         """(Re)build every index from SQLite, verifying every row's checksums (vector and metadata)."""
         start = time.perf_counter()
         self._spaces, self._indexes, total = build_indexes(self._db, self.config, self.device)
+        self._bind_indexes(self._indexes)
         self._neighbours = build_neighbours(self._db, self._spaces, self._indexes)
         log.info(
             "loaded store %s: %d spaces, %d tasks in %.2fs (device %s)",
@@ -345,6 +363,17 @@ class TaskStore:
             finally:
                 self._lock_file.close()
         log.info("closed store %s", self.path)
+
+    def _stored_vectors(self, vec_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stored vectors of ``vec_ids`` from the live database: the indexes' source for
+        re-scoring (``SpaceIndex.fetch``), whichever database file is live."""
+        return _stored_vectors_of(self._db, vec_ids)
+
+    def _bind_indexes(self, indexes: dict[str, SpaceIndex]) -> None:
+        """Point indexes built from a database (at start, or a validated snapshot now in
+        place) at the live one."""
+        for index in indexes.values():
+            index.fetch = self._stored_vectors
 
     def _mark_unusable(self, reason: str) -> None:
         """From now on every call is UNAVAILABLE and the server reports NOT_SERVING."""
@@ -534,7 +563,9 @@ class TaskStore:
             row = SpaceRow(name, dim, chosen, identity, key, time.time())
             self._db.create_space(row)
             self._spaces[name] = row
-            self._indexes[name] = SpaceIndex(dim, chosen, self.config.index_params, self.device)
+            self._indexes[name] = SpaceIndex(
+                dim, chosen, self.config.index_params, self.device, fetch=self._stored_vectors
+            )
             self._neighbours[name] = NeighbourTable()
             log.info("created space %r: dim %d, backend %s, key %s", name, dim, backend, key or "-")
             return self._space_record(row)
@@ -635,7 +666,9 @@ class TaskStore:
         parts = list(self._db.iter_space_vectors(row.name))
         ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
         vecs = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, row.dim), np.float32)
-        index = SpaceIndex(row.dim, row.backend, self.config.index_params, self.device)
+        index = SpaceIndex(
+            row.dim, row.backend, self.config.index_params, self.device, fetch=self._stored_vectors
+        )
         index.build(ids, vecs)
         return index
 
@@ -798,7 +831,7 @@ class TaskStore:
             if allowed is not None and len(allowed) == 0:
                 return [[] for _ in queries]
             # Refused here, before any hit record (or its vector) is loaded.
-            candidates = len(allowed) if allowed is not None else self._db.count(row.name)
+            candidates = len(allowed) if allowed is not None else self._indexes[row.name].live
             self._check_reply_size(
                 len(queries) * min(k, candidates), row.dim, with_vectors, "FindSimilarTasks"
             )
@@ -839,7 +872,7 @@ class TaskStore:
             allowed = self._allowed(row, candidate_filter)
             if allowed is not None and len(allowed) == 0:
                 return Ranking(())
-            n = len(allowed) if allowed is not None else self._db.count(row.name)
+            n = len(allowed) if allowed is not None else self._indexes[row.name].live
             every = max(1, min(n, self.config.max_k))
             # Predictions need every candidate's cosine (and id, for its prior); records are
             # loaded for the k returned only.
@@ -923,6 +956,7 @@ class TaskStore:
             spaces, indexes, neighbours, n_tasks = self._validated(tmp, name)
             with self._writing():
                 self._swap_database(tmp, name)
+                self._bind_indexes(indexes)
                 self._spaces, self._indexes, self._neighbours = spaces, indexes, neighbours
         finally:
             for leftover in (tmp, *_sidecars(tmp)):

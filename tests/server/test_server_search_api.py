@@ -16,16 +16,18 @@ from fute_client.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from fute_client.types import Condition, Filter, SpaceIdentity, Task
+from fute_client.types import BACKENDS, Condition, Filter, SpaceIdentity, Task
+from server.store.faiss_index import EXACT_BACKENDS
 
 DIM = 24
 N = 150
 
 
-@pytest.fixture
-def loaded(api: TaskSearchAPI) -> tuple[Any, list[Task], np.ndarray]:
+@pytest.fixture(params=EXACT_BACKENDS)
+def loaded(request: pytest.FixtureRequest, api: TaskSearchAPI) -> tuple[Any, list[Task], np.ndarray]:
+    """A space of N tasks on each exact backend: every test below holds on all of them."""
     tasks, vectors = make_tasks(N, DIM, seed=1)
-    api.create_space("s", DIM)
+    api.create_space("s", DIM, backend=request.param)
     result = api.upsert("s", tasks)
     assert (result.upserted, result.failed) == (N, 0)
     return api, tasks, vectors
@@ -208,7 +210,7 @@ def test_space_identity_mismatch_is_failed_precondition(api: TaskSearchAPI) -> N
     assert api.describe_space("fim").identity == ident
 
 
-@pytest.mark.parametrize("backend", ["flat", "ivf", "hnsw"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_every_backend_upserts_deletes_and_finds_itself(api: TaskSearchAPI, backend: str) -> None:
     tasks, vectors = make_tasks(120, 16, seed=4)
     api.create_space(backend, 16, backend=backend)
