@@ -147,10 +147,22 @@ class StateDir:
     ) -> None:
         """Append an event and update the unit's status (done/failed) accordingly."""
         now = time.time()
+        status = {"computed": "done", "recovered": "done", "failed": "failed"}.get(event)
         # One transaction: a kill between the event and the status would make a finished
         # unit look unrecorded to the next run.
         with self._transaction():
-            self._record(run_id, key, label, event, method, kind, seconds, detail, now)
+            self._db.execute(
+                "INSERT INTO events (run_id, key, label, event, detail, seconds, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, key, label, event, detail, seconds, now),
+            )
+            if status is not None:
+                self._db.execute(
+                    "INSERT INTO units (key, label, status, error, seconds, method, kind, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET label = excluded.label, "
+                    "status = excluded.status, error = excluded.error, "
+                    "seconds = COALESCE(excluded.seconds, units.seconds), updated = excluded.updated",
+                    (key, label, status, detail if status == "failed" else None, seconds, method, kind, now),
+                )
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -161,32 +173,6 @@ class StateDir:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-
-    def _record(
-        self,
-        run_id: str,
-        key: str,
-        label: str,
-        event: EventKind,
-        method: str,
-        kind: str,
-        seconds: float | None,
-        detail: str | None,
-        now: float,
-    ) -> None:
-        self._db.execute(
-            "INSERT INTO events (run_id, key, label, event, detail, seconds, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, key, label, event, detail, seconds, now),
-        )
-        status = {"computed": "done", "recovered": "done", "failed": "failed"}.get(event)
-        if status is not None:
-            self._db.execute(
-                "INSERT INTO units (key, label, status, error, seconds, method, kind, updated) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET label = excluded.label, "
-                "status = excluded.status, error = excluded.error, "
-                "seconds = COALESCE(excluded.seconds, units.seconds), updated = excluded.updated",
-                (key, label, status, detail if status == "failed" else None, seconds, method, kind, now),
-            )
 
     def status(self, key: str) -> str | None:
         """The ledger's status of unit ``key`` (``done``/``failed``), None when never recorded."""

@@ -52,6 +52,33 @@ def safe_deserializer(
     return deserialize
 
 
+Behaviour = Callable[[Any, grpc.ServicerContext], Any]
+
+# Each kind of method handler, by (request streaming, response streaming): the attribute
+# holding its behaviour and the constructor of a handler of that kind.
+_HANDLER_KINDS: dict[tuple[bool, bool], tuple[str, Callable[..., grpc.RpcMethodHandler]]] = {
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
+
+
+def rewrap(
+    handler: grpc.RpcMethodHandler,
+    wrap: Callable[[Behaviour], Behaviour],
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> grpc.RpcMethodHandler:
+    """A handler of ``handler``'s kind that runs ``wrap(its behaviour)``, with its serializers
+    (``request_deserializer``, when given, instead of its own)."""
+    attr, make = _HANDLER_KINDS[(bool(handler.request_streaming), bool(handler.response_streaming))]
+    return make(
+        wrap(getattr(handler, attr)),
+        request_deserializer=request_deserializer or handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 def _refuse(context: grpc.ServicerContext, bad: Undecodable) -> None:
     abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, bad.message, "InvalidArgumentError")
 
@@ -74,16 +101,15 @@ class RequestLogInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
         full: str = handler_call_details.method
-        if handler is None or not full.startswith(SERVICE_PREFIX):
+        # TaskSearch streams requests only: a reply stream would outlive the call's log line.
+        if handler is None or not full.startswith(SERVICE_PREFIX) or handler.response_streaming:
             return handler
         method = full[len(SERVICE_PREFIX) :]
         incoming = dict(handler_call_details.invocation_metadata or ())
         request_id = str(incoming.get(REQUEST_ID_KEY) or uuid.uuid4().hex[:16])
+        streaming = bool(handler.request_streaming)
 
-        def wrap(
-            behaviour: Callable[[Any, grpc.ServicerContext], Any],
-            streaming: bool,
-        ) -> Callable[[Any, grpc.ServicerContext], Any]:
+        def wrap(behaviour: Behaviour) -> Behaviour:
             def logged(request: Any, context: grpc.ServicerContext) -> Any:
                 start = time.perf_counter()
                 context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
@@ -100,16 +126,4 @@ class RequestLogInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
             return logged
 
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                wrap(handler.unary_unary, streaming=False),
-                request_deserializer=safe_deserializer(method, handler.request_deserializer),
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                wrap(handler.stream_unary, streaming=True),
-                request_deserializer=safe_deserializer(method, handler.request_deserializer),
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        return rewrap(handler, wrap, safe_deserializer(method, handler.request_deserializer))

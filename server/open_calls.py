@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from server.auth import SERVICE_PREFIX, matches_any, token_of
+from server.interceptors import Behaviour, rewrap
 
 log = logging.getLogger(__name__)
 
@@ -74,26 +75,12 @@ class OpenCallLimiter(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def _bounded(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         claim = self._claim
-        if handler.request_streaming:
-            inner_ss = handler.stream_stream
 
-            def stream_stream(requests: Any, context: grpc.ServicerContext) -> Any:
+        def wrap(behaviour: Behaviour) -> Behaviour:
+            def bounded(request: Any, context: grpc.ServicerContext) -> Any:
                 claim(context, method)
-                return inner_ss(requests, context)
+                return behaviour(request, context)
 
-            return grpc.stream_stream_rpc_method_handler(
-                stream_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        inner_us = handler.unary_stream
+            return bounded
 
-        def unary_stream(request: Any, context: grpc.ServicerContext) -> Any:
-            claim(context, method)
-            return inner_us(request, context)
-
-        return grpc.unary_stream_rpc_method_handler(
-            unary_stream,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return rewrap(handler, wrap)

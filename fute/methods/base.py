@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from fute.data.records import TaskData
+from fute.data.split import cap_examples
 from fute.embedding import TaskEmbedding, TaskInfo
 from fute.space import EmbeddingSpace, canonical_settings
 from fute.surrogate import Surrogate
 
 
-class EmbeddingMethod(Protocol):
-    """A task embedding method E bound to a surrogate and settings."""
+class CapSettings(Protocol):
+    """The settings every method's :meth:`EmbeddingMethod.embed` reads."""
+
+    @property
+    def max_examples(self) -> int:
+        """Examples per task; a larger task is cut to a seeded sample of this many."""
+        ...
+
+    @property
+    def seed(self) -> int:
+        """Seed of that sample (and of the method's own randomness)."""
+        ...
+
+
+class EmbeddingMethod(ABC):
+    """A task embedding method E bound to a surrogate and settings.
+
+    A method says which space it embeds into (:meth:`space`) and how a task becomes a
+    vector (:meth:`vectors`); :meth:`embed`, the same for every method, caps the task
+    and records the vector with its space and the task's info.
+    """
 
     name: str
+    settings: CapSettings
 
+    @abstractmethod
     def space(self, corpus: str | None = None) -> EmbeddingSpace:
         """The space this method's embeddings live in."""
-        ...
+
+    @abstractmethod
+    def vectors(self, task: TaskData, *, progress: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """The indexed vector of an already capped task, and the unreduced one (or None)."""
 
     def embed(
         self,
@@ -28,8 +56,14 @@ class EmbeddingMethod(Protocol):
         corpus: str | None = None,
         progress: bool = True,
     ) -> TaskEmbedding:
-        """Embed a labelled task (a dataset, or a model's outputs on the corpus ``corpus``)."""
-        ...
+        """Embed a labelled task (a dataset, or a model's outputs on the corpus ``corpus``).
+
+        The task is first cut to ``settings.max_examples`` (a sample seeded by
+        ``settings.seed``); the info records the examples actually used.
+        """
+        task = cap_examples(task, self.settings.max_examples, self.settings.seed)
+        vector, full = self.vectors(task, progress=progress)
+        return TaskEmbedding(vector=vector, space=self.space(corpus), task=info_for(task, info), full=full)
 
 
 def settings_json(settings: Any, exclude: tuple[str, ...] = (), neutral: dict[str, Any] | None = None) -> str:

@@ -27,10 +27,9 @@ from tqdm.auto import tqdm
 from fute.batching import Encoded, encode, iter_batches
 from fute.data.records import TaskData
 from fute.data.split import cap_examples, split_task
-from fute.embedding import TaskEmbedding, TaskInfo
 from fute.errors import ConfigError
 from fute.heads import TaskHead, task_loss, task_targets
-from fute.methods.base import SpaceParts, info_for, make_space, settings_json
+from fute.methods.base import EmbeddingMethod, SpaceParts, make_space, settings_json
 from fute.methods.fisher_shaping import (
     NORMALISATIONS,
     PARAMETER_SETS,
@@ -91,10 +90,11 @@ class FimSettings:
             raise ConfigError(f"invalid FIM settings: {self}")
 
 
-class FimMethod:
+class FimMethod(EmbeddingMethod):
     """The FIM embedding method bound to a surrogate."""
 
     name = "fim"
+    settings: FimSettings
 
     def __init__(self, surrogate: Surrogate, settings: FimSettings | None = None) -> None:
         self.surrogate = surrogate
@@ -116,22 +116,14 @@ class FimMethod:
         )
         return make_space(self.surrogate, parts, corpus)
 
-    def embed(
-        self,
-        task: TaskData,
-        info: TaskInfo | None = None,
-        *,
-        corpus: str | None = None,
-        progress: bool = True,
-    ) -> TaskEmbedding:
-        """Fine-tune on ``task``, compute the Fisher vector, sketch it."""
-        task = cap_examples(task, self.settings.max_examples, self.settings.seed)
+    def vectors(self, task: TaskData, *, progress: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fine-tune on ``task``, compute the Fisher vector, sketch it (the full one kept too)."""
         full_named = shape(
             self.fisher(task, progress=progress), self.settings.transform, self.settings.normalise
         )
         vector = self.sketch.project(full_named)
         full = np.concatenate([t.reshape(-1).numpy() for _, t in full_named]).astype(np.float32)
-        return TaskEmbedding(vector=vector, space=self.space(corpus), task=info_for(task, info), full=full)
+        return vector, full
 
     def fisher(self, task: TaskData, *, progress: bool = True) -> list[tuple[str, torch.Tensor]]:
         """The full Fisher vector as named tensors, in the backbone's parameter order."""

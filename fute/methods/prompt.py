@@ -22,11 +22,9 @@ from torch import nn
 
 from fute.batching import encode
 from fute.data.records import TaskData
-from fute.data.split import cap_examples
-from fute.embedding import TaskEmbedding, TaskInfo
 from fute.errors import ConfigError
 from fute.heads import TaskHead, task_targets
-from fute.methods.base import SpaceParts, info_for, make_space, settings_json
+from fute.methods.base import EmbeddingMethod, SpaceParts, make_space, settings_json
 from fute.runtime import seeded
 from fute.space import EmbeddingSpace
 from fute.surrogate import Surrogate
@@ -114,10 +112,11 @@ class LayerPrefix(nn.Module):
             handle.remove()
 
 
-class PromptMethod:
+class PromptMethod(EmbeddingMethod):
     """The prompt embedding method bound to a surrogate."""
 
     name = "prompt"
+    settings: PromptSettings
 
     def __init__(self, surrogate: Surrogate, settings: PromptSettings | None = None) -> None:
         self.surrogate = surrogate
@@ -142,17 +141,9 @@ class PromptMethod:
             return SoftPrompt(s.length, hidden, s.init_scale)
         return LayerPrefix(s.length, hidden, self.surrogate.layers(self._frozen), s.init_scale)
 
-    def embed(
-        self,
-        task: TaskData,
-        info: TaskInfo | None = None,
-        *,
-        corpus: str | None = None,
-        progress: bool = True,
-    ) -> TaskEmbedding:
+    def vectors(self, task: TaskData, *, progress: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Train a prompt and head on ``task`` with the surrogate frozen; return prompt − start."""
         s = self.settings
-        task = cap_examples(task, s.max_examples, s.seed)
         tok = self.surrogate.tokenizer
         # The tokens must leave room for the prompt within the position embeddings.
         max_len = s.max_length
@@ -178,5 +169,4 @@ class PromptMethod:
             finally:
                 if isinstance(prompt, LayerPrefix):
                     prompt.remove()
-        vector = (prompt.embedding() - start).numpy().astype(np.float32)
-        return TaskEmbedding(vector=vector, space=self.space(corpus), task=info_for(task, info))
+        return (prompt.embedding() - start).numpy().astype(np.float32), None

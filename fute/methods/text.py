@@ -10,11 +10,9 @@ from tqdm.auto import tqdm
 
 from fute.batching import encode, iter_batches
 from fute.data.records import TaskData
-from fute.data.split import cap_examples
-from fute.embedding import TaskEmbedding, TaskInfo
 from fute.errors import ConfigError
 from fute.heads import mean_pool
-from fute.methods.base import SpaceParts, info_for, make_space, settings_json
+from fute.methods.base import EmbeddingMethod, SpaceParts, make_space, settings_json
 from fute.space import EmbeddingSpace
 from fute.surrogate import Surrogate
 
@@ -33,10 +31,11 @@ class TextSettings:
             raise ConfigError(f"invalid text settings: {self}")
 
 
-class TextMethod:
+class TextMethod(EmbeddingMethod):
     """The TextEmb baseline bound to a surrogate."""
 
     name = "text"
+    settings: TextSettings
 
     def __init__(self, surrogate: Surrogate, settings: TextSettings | None = None) -> None:
         self.surrogate = surrogate
@@ -52,17 +51,9 @@ class TextMethod:
         )
         return make_space(self.surrogate, parts, None)
 
-    def embed(
-        self,
-        task: TaskData,
-        info: TaskInfo | None = None,
-        *,
-        corpus: str | None = None,
-        progress: bool = True,
-    ) -> TaskEmbedding:
+    def vectors(self, task: TaskData, *, progress: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Average the pooled states of the task's texts."""
         s = self.settings
-        task = cap_examples(task, s.max_examples, s.seed)
         data = encode(task.examples, self.surrogate.tokenizer, s.max_length, torch.zeros(len(task.examples)))
         total = torch.zeros(self.surrogate.hidden_size, dtype=torch.float64)
         bar = tqdm(total=len(data), desc=f"text {task.name}", disable=not progress, leave=False, unit="ex")
@@ -75,5 +66,4 @@ class TextMethod:
                 total += mean_pool(out.last_hidden_state, batch.attention_mask).sum(dim=0).double()
                 bar.update(len(batch.index))
         bar.close()
-        vector = (total / len(data)).numpy().astype(np.float32)
-        return TaskEmbedding(vector=vector, space=self.space(), task=info_for(task, info))
+        return (total / len(data)).numpy().astype(np.float32), None
