@@ -109,7 +109,8 @@ def main() -> None:
     pooled_gain = np.concatenate([tp.gains for tp in pairs])
     console.print(
         f"{len(pairs)} targets, {len(pooled_gain)} pairs; {100 * (pooled_gain <= 0).mean():.0f}% of pairs hurt "
-        f"or tie; seed noise (mean |seed a - seed b|) {noise:.3f}; {len(gt.runs)} (source, target) cells, "
+        f"or tie; seed noise (mean |seed a - seed b|) {noise:.3f}; seed-to-seed Spearman (the ceiling) "
+        f"{gt.seed_agreement():.2f}; {len(gt.runs)} (source, target) cells, "
         f"seeds {gt.seeds()}"
     )
     variants = [leave_one_target_out(pairs, name, args.l2) for name in FEATURE_SETS]
@@ -131,6 +132,7 @@ def main() -> None:
         "banner": banner(),
         "targets": [tp.target for tp in pairs],
         "seed_noise": noise,
+        "seed_agreement": gt.seed_agreement(),
         "pairs": len(pooled_gain),
         "share_hurting_or_tie": float((pooled_gain <= 0).mean()),
         "predictors": {n: {"calibration": asdict(c), "advice": asdict(a)} for n, c, a in rows},

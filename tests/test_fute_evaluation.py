@@ -167,3 +167,17 @@ def test_fute_eval_names_the_task_without_an_embedding(
     )
     assert main(["eval", "--ground-truth", str(truth), "--ranker", "vec", str(folder)]) == 2
     assert "missing embeddings: targets ['y']" in capsys.readouterr().err
+
+
+def test_seed_agreement_is_the_spearman_of_two_seeds(tmp_path: Path) -> None:
+    rows = [{"source": None, "target": "t", "seed": s, "score": 0.5} for s in (0, 1)]
+    first, second = [0.1, 0.2, 0.3, 0.4], [0.2, 0.1, 0.3, 0.4]  # one swap: rho = 0.8
+    for name, a, b in zip("abcd", first, second, strict=True):
+        rows += [
+            {"source": name, "target": "t", "seed": 0, "score": a},
+            {"source": name, "target": "t", "seed": 1, "score": b},
+        ]
+    gt = load_ground_truth(_write_truth(tmp_path / "gt.jsonl", rows))
+    assert gt.seed_agreement() == pytest.approx(0.8)
+    one_seed = load_ground_truth(_write_truth(tmp_path / "one.jsonl", [r for r in rows if r["seed"] == 0]))
+    assert math.isnan(one_seed.seed_agreement())

@@ -83,7 +83,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     shown = [*results, *predicted, evaluate_ranker("oracle", oracle_scores(gt), gt)]
     title = (
         f"source ranking on {len(gt.targets)} targets x {len(gt.sources(gt.targets[0]))} sources, "
-        f"seeds {gt.seeds()} (mean [95% bootstrap over targets]); seed noise {gt.seed_noise():.3f}"
+        f"seeds {gt.seeds()} (mean [95% bootstrap over targets]); seed noise {gt.seed_noise():.3f}, "
+        f"seed-to-seed Spearman {gt.seed_agreement():.2f}"
     )
     console.print(summary_table(shown, title))
     by_name = {r.name: r for r in shown}

@@ -77,6 +77,25 @@ class GroundTruth:
         ]
         return float(np.mean(diffs)) if diffs else float("nan")
 
+    def seed_agreement(self) -> float:
+        """The ceiling a ranker can be judged to: mean over targets and seed pairs of the
+        Spearman correlation between two seeds' scores of the same sources (targets with
+        at least 3 sources measured under both seeds); NaN with one seed."""
+        from scipy.stats import spearmanr
+
+        values = []
+        seeds = self.seeds()
+        for target in self.targets:
+            for i, a in enumerate(seeds):
+                for b in seeds[i + 1 :]:
+                    sa, sb = self.seed_scores(target, a), self.seed_scores(target, b)
+                    both = sorted(set(sa) & set(sb))
+                    if len(both) >= 3:
+                        rho = spearmanr([sa[s] for s in both], [sb[s] for s in both])[0]
+                        if np.isfinite(rho):
+                            values.append(float(rho))
+        return float(np.mean(values)) if values else float("nan")
+
 
 def _row_value(row: dict[str, Any], key: str, where: str) -> Any:
     if key not in row:
