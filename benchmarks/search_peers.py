@@ -3,15 +3,25 @@
 Usage:
     python benchmarks/search_peers.py                       # the issue's sizes: 10k,100k x 1024,4096
     python benchmarks/search_peers.py --sizes 10000 --dims 1024,4096 --systems faiss,server,qdrant,milvus
+    python benchmarks/search_peers.py --systems faiss,server --backends flat,flat_fp16,flat_sq8,ivf
+    python benchmarks/search_peers.py --systems faiss,server,server-before --before-root /tmp/old-tree
 
 The same seeded vectors (a Gaussian mixture around ``--clusters`` centres, L2-normalised,
 as real embeddings cluster by task family) go into every system, all exact cosine / inner
 product search:
 
 * ``faiss``: ``IndexIDMap2(IndexFlatIP)`` in this process (the floor: no RPC, no storage);
-* ``server`` / ``server-batch``: ``python -m server serve`` in a subprocess (SQLite + FAISS
-  flat), over gRPC on loopback with ``TaskSearchClient``; single queries and batches of
-  ``--batch`` queries per call;
+  with ``--backends`` also the raw FAISS index of each other backend (``flat_fp16`` /
+  ``flat_sq8``: ``IndexScalarQuantizer`` QT_fp16 / QT_8bit, its own scores, no re-scoring;
+  ``ivf``, ``hnsw`` with the server's default parameters);
+* ``server``: ``python -m server serve`` in a subprocess (SQLite + FAISS), one space per
+  backend of ``--backends``, over gRPC on loopback with ``TaskSearchClient``; single
+  queries and batches of ``--batch`` queries per call; after the ingest the server is
+  restarted on its store and the start-up (load from SQLite, index build) timed;
+* ``server-before``: the same, run from another source tree (``--before-root``, e.g. an
+  older commit from ``git archive``), for before/after figures in one run (flat only);
+* ``--cosine-only``: servers start through ``benchmarks/serve_cosine_only.py`` (no CSLS
+  neighbour lists: keeping them costs one exhaustive pass per added task);
 * ``qdrant``: ``qdrant-client`` local mode on disk (``QdrantClient(path=...)``);
 * ``milvus``: ``milvus-lite`` through ``pymilvus.MilvusClient`` on a local file, FLAT index.
 
@@ -20,7 +30,10 @@ growth of the whole process tree: this process, the server subprocess, any proce
 Milvus Lite starts),
 latency p50/p99 of single queries, throughput with 1, 8 and 32 concurrent clients (one
 thread each), recall@k against in-process FAISS (to show every system answers the same
-question), and ratios to in-process FAISS. Results go to ``--out``.txt/.json.
+question), and ratios to in-process FAISS. Every search figure is also given as a share
+of this machine's streaming read bandwidth, measured first (``benchmarks/bandwidth.py``;
+``--bandwidth FILE`` reuses a record): bytes one query scans x queries/s / bandwidth at
+min(clients, cores) threads. Results go to ``--out``.txt/.json.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -48,14 +62,20 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+from benchmarks.bandwidth import Bandwidth, fraction, measure_bandwidth
+from benchmarks.bandwidth import format_table as bandwidth_table
 from benchmarks.common import banner
+from server.config import IndexParams
+from server.store.faiss_index import BYTES_PER_VALUE, normalise
 from server.store.recall import clustered_vectors
 
 log = logging.getLogger("search_peers")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-SYSTEMS = ("faiss", "server", "qdrant", "milvus")
+SYSTEMS = ("faiss", "server", "server-before", "qdrant", "milvus")
+BACKENDS = ("flat", "flat_fp16", "flat_sq8", "ivf", "hnsw")  # of faiss and server
+PARAMS = IndexParams()  # the server's defaults, used for the in-process indexes too
 PACKAGES = ("fute-task-search", "numpy", "faiss-cpu", "grpcio", "qdrant-client", "pymilvus", "milvus-lite")
 
 SearchOne = Callable[[np.ndarray], list[int]]
@@ -86,18 +106,43 @@ class Backend(Protocol):
 
 
 class FaissBackend:
-    """Exact inner product in this process: ``IndexIDMap2(IndexFlatIP)``."""
+    """The raw FAISS index of a backend in this process (flat: ``IndexIDMap2(IndexFlatIP)``)."""
 
     name = "faiss"
 
-    def __init__(self, dim: int, k: int, omp_threads: int) -> None:
+    def __init__(self, dim: int, k: int, omp_threads: int, backend: str = "flat") -> None:
         import faiss
 
-        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.faiss = faiss
+        self.dim = dim
+        self.backend = backend
         self.k = k
         self.omp_threads = omp_threads
+        self.index: Any = None
+        if backend == "flat":
+            self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        elif backend in ("flat_fp16", "flat_sq8"):
+            qt = faiss.ScalarQuantizer.QT_fp16 if backend == "flat_fp16" else faiss.ScalarQuantizer.QT_8bit
+            self.index = faiss.IndexIDMap2(faiss.IndexScalarQuantizer(dim, qt, faiss.METRIC_INNER_PRODUCT))
+        elif backend == "hnsw":
+            hnsw = faiss.IndexHNSWFlat(dim, PARAMS.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = PARAMS.hnsw_ef_construction
+            hnsw.hnsw.efSearch = PARAMS.hnsw_ef_search
+            self.index = faiss.IndexIDMap2(hnsw)
+        elif backend != "ivf":
+            raise ValueError(f"unknown backend {backend!r}; valid: {BACKENDS}")
 
     def ingest(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        faiss = self.faiss
+        if self.backend == "ivf":  # as the server: min(nlist, n/39) lists, trained on all
+            nlist = max(1, min(PARAMS.ivf_nlist, len(vectors) // 39))
+            self._quantizer = faiss.IndexFlatIP(self.dim)
+            ivf = faiss.IndexIVFFlat(self._quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            ivf.train(vectors)
+            ivf.nprobe = min(PARAMS.ivf_nprobe, nlist)
+            self.index = ivf
+        elif self.backend == "flat_sq8":
+            self.index.train(vectors)
         for start in range(0, len(ids), 10_000):
             self.index.add_with_ids(vectors[start : start + 10_000], ids[start : start + 10_000])
 
@@ -124,27 +169,54 @@ class FaissBackend:
 
 
 class ServerBackend:
-    """``python -m server serve`` in a subprocess, searched over gRPC on loopback."""
+    """``python -m server serve`` in a subprocess, searched over gRPC on loopback.
+
+    ``root``: the source tree it runs from (another commit's, for before/after figures);
+    ``cosine_only``: started through ``benchmarks/serve_cosine_only.py`` (no CSLS lists).
+    """
 
     name = "server"
 
-    def __init__(self, dim: int, k: int, workdir: Path, batch: int, omp_threads: int) -> None:
+    def __init__(
+        self,
+        dim: int,
+        k: int,
+        workdir: Path,
+        batch: int,
+        omp_threads: int,
+        backend: str = "flat",
+        root: Path = ROOT,
+        cosine_only: bool = False,
+    ) -> None:
         from fute_client import TaskSearchClient
 
         self.k = k
         self.batch = batch
+        self.store = workdir / "store"
+        self.omp_threads = omp_threads
+        self.root = root
+        self.cosine_only = cosine_only
+        self.proc = self._start()
+        self.client = TaskSearchClient(self.target, timeout=600.0)
+        self._until_up(lambda: self.client.create_space("bench", dim, backend=backend))
+        self._workers: list[Any] = []
+
+    def _start(self) -> subprocess.Popen[bytes]:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         self.target = f"127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
+        entry = [str(ROOT / "benchmarks" / "serve_cosine_only.py")] if self.cosine_only else ["-m", "server"]
+        env = dict(os.environ)
+        if self.root != ROOT:  # import that tree's server and client packages first
+            env["PYTHONPATH"] = os.pathsep.join([str(self.root), str(self.root / "clients")])
+        return subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "server",
+                *entry,
                 "serve",
                 "--store",
-                str(workdir / "store"),
+                str(self.store),
                 "--port",
                 str(port),
                 "--device",
@@ -152,23 +224,46 @@ class ServerBackend:
                 "--log-level",
                 "WARNING",
                 "--search-threads",
-                str(omp_threads),
+                str(self.omp_threads),
             ],
-            cwd=ROOT,
+            cwd=self.root,
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self.client = TaskSearchClient(self.target, timeout=600.0)
-        deadline = time.monotonic() + 60
+
+    def _until_up(self, call: Callable[[], object], limit_s: float = 3600.0) -> None:
+        deadline = time.monotonic() + limit_s
         while True:
             try:
-                self.client.create_space("bench", dim)
-                break
+                call()
+                return
             except Exception:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise
-                time.sleep(0.1)
-        self._workers: list[Any] = []
+                time.sleep(0.05)
+
+    def restart(self) -> tuple[float, float]:
+        """Stop the server, start a new one on the same store; (seconds until it answers,
+        its resident MiB then)."""
+        from fute_client import TaskSearchClient
+
+        self.client.close()
+        self._stop()
+        t0 = time.perf_counter()
+        self.proc = self._start()
+        self.client = TaskSearchClient(self.target, timeout=600.0)
+        self._until_up(lambda: self.client.describe_space("bench"))
+        seconds = time.perf_counter() - t0
+        return seconds, psutil.Process(self.proc.pid).memory_info().rss / 2**20
+
+    def _stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
 
     def ingest(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         from fute_client.types import Task
@@ -207,12 +302,7 @@ class ServerBackend:
         for c in self._workers:
             c.close()
         self.client.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        self._stop()
 
 
 class QdrantBackend:
@@ -303,20 +393,29 @@ class MilvusBackend:
 
 @dataclass
 class Row:
-    """Figures of one system at one size."""
+    """Figures of one system (and backend) at one size."""
 
     system: str
     n: int
     dim: int
+    backend: str = "flat"
     ingest_s: float = 0.0
     ingest_per_s: float = 0.0
     rss_mib: float = 0.0
+    start_s: float = 0.0  # server: seconds from a restart on the stored data to its first answer
+    start_rss_mib: float = 0.0  # server: resident memory of the restarted process
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     qps: dict[int, float] = field(default_factory=dict)  # concurrent clients -> queries/s
     batch_qps: float = 0.0  # queries/s answering --batch queries per call, one client
-    recall: float = 0.0  # recall@k against in-process FAISS
+    recall: float = 0.0  # recall@k against in-process FAISS float32 exact search
+    scan_bytes: float = 0.0  # bytes one query reads from the index (0: not a scan, HNSW)
     error: str = ""
+
+    @property
+    def label(self) -> str:
+        """The system, with its backend unless flat."""
+        return self.system if self.backend == "flat" else f"{self.system}:{self.backend}"
 
 
 def tree_rss(extra: Sequence[int]) -> int:
@@ -397,12 +496,27 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
     return hits / truth.size
 
 
-def make_backend(system: str, dim: int, k: int, workdir: Path, batch: int, omp_threads: int) -> Backend:
+def scan_bytes(backend: str, n: int, dim: int) -> float:
+    """Bytes one query reads from the index: every code of a flat index, the probed share
+    of an IVF's lists plus its centroids; 0 for HNSW (a graph walk, not a scan)."""
+    if backend in BYTES_PER_VALUE:
+        return float(n * dim * BYTES_PER_VALUE[backend])
+    if backend == "ivf":
+        nlist = max(1, min(PARAMS.ivf_nlist, n // 39))
+        nprobe = min(PARAMS.ivf_nprobe, nlist)
+        return (nprobe / nlist) * n * dim * 4.0 + nlist * dim * 4.0
+    return 0.0
+
+
+def make_backend(
+    system: str, backend: str, dim: int, k: int, workdir: Path, args: argparse.Namespace
+) -> Backend:
     """Build one system, empty, for ``dim``-d vectors."""
     if system == "faiss":
-        return FaissBackend(dim, k, omp_threads)
-    if system == "server":
-        return ServerBackend(dim, k, workdir, batch, omp_threads)
+        return FaissBackend(dim, k, args.omp_threads, backend)
+    if system in ("server", "server-before"):
+        root = args.before_root if system == "server-before" else ROOT
+        return ServerBackend(dim, k, workdir, args.batch, args.omp_threads, backend, root, args.cosine_only)
     if system == "qdrant":
         return QdrantBackend(dim, k, workdir)
     if system == "milvus":
@@ -411,16 +525,21 @@ def make_backend(system: str, dim: int, k: int, workdir: Path, batch: int, omp_t
 
 
 def measure(
-    system: str, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray, args: argparse.Namespace
+    system: str,
+    backend_name: str,
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    args: argparse.Namespace,
 ) -> Row:
     """All figures of one system on one data set."""
     n, dim = vectors.shape
-    row = Row(system, n, dim)
-    workdir = Path(tempfile.mkdtemp(prefix=f"peers-{system}-"))
+    row = Row(system, n, dim, backend_name, scan_bytes=scan_bytes(backend_name, n, dim))
+    workdir = Path(tempfile.mkdtemp(prefix=f"peers-{system}-", dir=args.workdir))
     backend: Backend | None = None
     try:
         gc.collect()
-        backend = make_backend(system, dim, args.k, workdir, args.batch, args.omp_threads)
+        backend = make_backend(system, backend_name, dim, args.k, workdir, args)
         rss0 = tree_rss(backend.pids())
         ids = np.arange(n, dtype=np.int64)
         t0 = time.perf_counter()
@@ -429,20 +548,24 @@ def measure(
         row.ingest_per_s = n / row.ingest_s
         gc.collect()
         row.rss_mib = (tree_rss(backend.pids()) - rss0) / 2**20
-        log.info("%s n=%d dim=%d: ingest %.1fs, +%.0f MiB", system, n, dim, row.ingest_s, row.rss_mib)
+        log.info("%s n=%d dim=%d: ingest %.1fs, +%.0f MiB", row.label, n, dim, row.ingest_s, row.rss_mib)
+        if isinstance(backend, ServerBackend):
+            row.start_s, row.start_rss_mib = backend.restart()
+            log.info("%s restarted in %.1fs, %.0f MiB", row.label, row.start_s, row.start_rss_mib)
         row.recall = recall(backend.search_batch(queries, args.k), truth)
         row.p50_ms, row.p99_ms = latencies(
             backend.worker(), queries[: args.latency_queries], args.think_ms / 1e3
         )
-        if system == "server":
+        if system in ("faiss", "server", "server-before"):
             t0 = time.perf_counter()
-            backend.search_batch(queries, args.k)
+            for start in range(0, len(queries), args.batch):
+                backend.search_batch(queries[start : start + args.batch], args.k)
             row.batch_qps = len(queries) / (time.perf_counter() - t0)
         for clients in args.clients:
             row.qps[clients] = throughput(backend, queries, clients, args.seconds)
-            log.info("%s %d clients: %.1f q/s", system, clients, row.qps[clients])
+            log.info("%s %d clients: %.1f q/s", row.label, clients, row.qps[clients])
     except Exception as exc:  # one system failing must not lose the others' figures
-        log.exception("%s failed at n=%d dim=%d", system, n, dim)
+        log.exception("%s failed at n=%d dim=%d", row.label, n, dim)
         row.error = f"{type(exc).__name__}: {exc}"[:300]
     finally:
         if backend is not None:
@@ -454,50 +577,111 @@ def measure(
 # ---------------------------------------------------------------- report
 
 
-def format_rows(rows: list[Row], clients: Sequence[int], batch: int) -> str:
-    """A table per size with ratios to in-process FAISS (x: FAISS figure / system figure for time)."""
+def _threads_for(clients: int) -> int:
+    return max(1, min(clients, os.cpu_count() or 1))
+
+
+def format_rows(rows: list[Row], clients: Sequence[int], batch: int, bw: Bandwidth | None) -> str:
+    """A table per size, ratios to in-process FAISS (float32 flat and the same backend),
+    the share of the bandwidth each figure uses, and the servers' start-up."""
     out: list[str] = []
     for n, dim in sorted({(r.n, r.dim) for r in rows}):
         group = [r for r in rows if (r.n, r.dim) == (n, dim)]
-        base = next((r for r in group if r.system == "faiss" and not r.error), None)
+        base = next((r for r in group if r.label == "faiss" and not r.error), None)
         out.append(f"\n## n={n:,} dim={dim}")
         head = (
-            f"{'system':<8} {'ingest/s':>10} {'MiB':>7} {'p50 ms':>8} {'p99 ms':>8} "
-            + " ".join(f"{f'q/s@{c}':>9}" for c in clients)
+            f"{'system':<19} {'ingest/s':>9} {'MiB':>6} {'p50 ms':>8} {'p99 ms':>8} "
+            + " ".join(f"{f'q/s@{c}':>8}" for c in clients)
             + f" {f'q/s b{batch}':>9} {'recall':>7}"
         )
         out.append(head)
         for r in group:
             if r.error:
-                out.append(f"{r.system:<8} FAILED: {r.error}")
+                out.append(f"{r.label:<19} FAILED: {r.error}")
                 continue
             out.append(
-                f"{r.system:<8} {r.ingest_per_s:10.0f} {r.rss_mib:7.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-                + " ".join(f"{r.qps.get(c, 0.0):9.1f}" for c in clients)
+                f"{r.label:<19} {r.ingest_per_s:9.0f} {r.rss_mib:6.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+                + " ".join(f"{r.qps.get(c, 0.0):8.1f}" for c in clients)
                 + f" {(f'{r.batch_qps:9.1f}' if r.batch_qps else '        -')} {r.recall:7.4f}"
             )
-        if base is None:
-            continue
-        out.append(
-            "against in-process FAISS (p50: how many times slower; q/s and ingest: fraction of FAISS's)"
-        )
-        for r in group:
-            if r.error or r is base:
-                continue
-            qps = " ".join(
-                f"q/s@{c} {r.qps.get(c, 0.0) / base.qps[c]:.3f}x" for c in clients if base.qps.get(c)
-            )
-            batch_part = f", q/s b{batch} {r.batch_qps / base.qps[1]:.3f}x of FAISS@1" if r.batch_qps else ""
+        ok = [r for r in group if not r.error]
+        if base is not None:
             out.append(
-                f"  {r.system:<8} p50 {r.p50_ms / base.p50_ms:.1f}x slower, {qps}{batch_part}, "
-                f"ingest {r.ingest_per_s / base.ingest_per_s:.3f}x"
+                "against in-process FAISS float32 flat (p50: how many times slower; q/s and ingest: fraction of its)"
             )
-        server = next((r for r in group if r.system == "server" and not r.error), None)
-        if server is not None:
+            for r in ok:
+                if r is base:
+                    continue
+                qps = " ".join(
+                    f"q/s@{c} {r.qps.get(c, 0.0) / base.qps[c]:.3f}x" for c in clients if base.qps.get(c)
+                )
+                batch_part = f", b{batch} {r.batch_qps / base.qps[1]:.3f}x of FAISS@1" if r.batch_qps else ""
+                out.append(
+                    f"  {r.label:<19} p50 {r.p50_ms / base.p50_ms:.2f}x, {qps}{batch_part}, "
+                    f"ingest {r.ingest_per_s / base.ingest_per_s:.3f}x"
+                )
+        servers = [r for r in ok if r.system.startswith("server")]
+        pairs = [
+            (
+                r,
+                next(
+                    (f for f in ok if f.label == ("faiss" if r.backend == "flat" else f"faiss:{r.backend}")),
+                    None,
+                ),
+            )
+            for r in servers
+        ]
+        if any(f is not None for _, f in pairs):
+            out.append(
+                "server against in-process FAISS of the same backend (target: p50 <= 1.3 x FAISS's + 0.3 ms)"
+            )
+            for r, f in pairs:
+                if f is None:
+                    continue
+                target = 1.3 * f.p50_ms + 0.3
+                verdict = "met" if r.p50_ms <= target else "missed"
+                out.append(
+                    f"  {r.label:<19} p50 {r.p50_ms:.2f} vs {f.p50_ms:.2f} ms: {r.p50_ms / f.p50_ms:.2f}x, "
+                    f"+{r.p50_ms - f.p50_ms:.2f} ms (target {target:.2f} ms: {verdict}); "
+                    f"q/s@1 {r.qps.get(1, 0.0) / max(f.qps.get(1, 0.0), 1e-9):.3f}x"
+                )
+        if bw is not None and any(r.scan_bytes for r in ok):
+            limits = ", ".join(
+                f"{t} thread(s) {bw.limit(t):.1f} GB/s" for t in sorted({f.threads for f in bw.figures})
+            )
+            out.append(
+                f"share of the streaming read bandwidth ({limits}): MB one query scans x q/s / "
+                "bandwidth at min(clients, cores) threads; b = one client's batched calls"
+            )
+            out.append(
+                f"  {'system':<19} {'MB/query':>9} {'p50':>6} "
+                + " ".join(f"{f'q/s@{c}':>7}" for c in clients)
+                + f" {f'b{batch}':>7}"
+            )
+            for r in ok:
+                if not r.scan_bytes:
+                    continue
+                p50 = fraction(r.scan_bytes, 1e3 / r.p50_ms, bw.limit(1)) if r.p50_ms else 0.0
+                cells = [
+                    fraction(r.scan_bytes, r.qps.get(c, 0.0), bw.limit(_threads_for(c))) for c in clients
+                ]
+                b = fraction(r.scan_bytes, r.batch_qps, bw.limit(1)) if r.batch_qps else 0.0  # 1 thread
+                out.append(
+                    f"  {r.label:<19} {r.scan_bytes / 1e6:9.1f} {p50:6.2f} "
+                    + " ".join(f"{c:7.2f}" for c in cells)
+                    + f" {(f'{b:7.2f}' if r.batch_qps else '      -')}"
+                )
+        if servers:
+            out.append("server start-up on the stored data (restart after the ingest): seconds, resident MiB")
+            for r in servers:
+                out.append(f"  {r.label:<19} {r.start_s:7.2f} s {r.start_rss_mib:8.0f} MiB")
+        server = next((r for r in ok if r.label == "server"), None)
+        peers = [r for r in ok if r.system in ("qdrant", "milvus")]
+        if server is not None and peers:
             out.append(
                 "server against each peer (server figure / peer figure; latency and memory: <1 is better)"
             )
-            for p in (r for r in group if r.system in ("qdrant", "milvus") and not r.error):
+            for p in peers:
                 qps = " ".join(f"q/s@{c} {server.qps[c] / p.qps[c]:.2f}" for c in clients if p.qps.get(c))
                 out.append(
                     f"  vs {p.system:<7} p50 {server.p50_ms / p.p50_ms:.2f}, p99 {server.p99_ms / p.p99_ms:.2f}, "
@@ -507,20 +691,27 @@ def format_rows(rows: list[Row], clients: Sequence[int], batch: int) -> str:
     return "\n".join(out)
 
 
-def save(rows: list[Row], head: str, args: argparse.Namespace, started: float) -> None:
+def save(rows: list[Row], head: str, args: argparse.Namespace, started: float, bw: Bandwidth | None) -> None:
     """Write the table and the raw figures so far to ``args.out``.txt/.json."""
-    table = format_rows(rows, args.clients, args.batch)
+    table = format_rows(rows, args.clients, args.batch, bw)
+    bw_text = (
+        f"\nstreaming read bandwidth (GB/s, best of {args.bandwidth_repeats}):\n{bandwidth_table(bw)}\n"
+        if bw
+        else ""
+    )
     text = (
         f"{head}\nk={args.k}, queries={args.queries}, clusters={args.clusters}, "
         f"latency think time {args.think_ms} ms, throughput runs {args.seconds}s, "
-        f"server batch {args.batch}, elapsed {time.time() - started:.0f}s\n{table}\n"
+        f"batch {args.batch}, elapsed {time.time() - started:.0f}s, "
+        f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n{bw_text}{table}\n"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".txt").write_text(text)
     payload = {
         "banner": head,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "rows": [asdict(r) for r in rows],
+        "bandwidth": bw.to_json() if bw else None,
+        "rows": [asdict(r) | {"label": r.label} for r in rows],
     }
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=2))
 
@@ -532,7 +723,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", default="10000,100000", help="stored vectors, comma-separated")
     parser.add_argument("--dims", default="1024,4096", help="dimensions, comma-separated")
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {SYSTEMS}")
+    parser.add_argument(
+        "--systems", default="faiss,server,qdrant,milvus", help=f"comma-separated subset of {SYSTEMS}"
+    )
+    parser.add_argument(
+        "--backends",
+        default="flat",
+        help=f"index backends of faiss and server, comma-separated subset of {BACKENDS}",
+    )
+    parser.add_argument(
+        "--before-root", type=Path, help="source tree of server-before (e.g. an older commit)"
+    )
+    parser.add_argument(
+        "--cosine-only",
+        action="store_true",
+        help="servers keep no CSLS neighbour lists (serve_cosine_only.py)",
+    )
     parser.add_argument(
         "--qdrant-max-n",
         type=int,
@@ -543,7 +749,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=256, help="query vectors (drawn like the data)")
     parser.add_argument("--latency-queries", type=int, default=200, help="single queries timed for p50/p99")
     parser.add_argument("--k", type=int, default=10, help="results per query")
-    parser.add_argument("--batch", type=int, default=32, help="queries per call in the server's batched run")
+    parser.add_argument("--batch", type=int, default=32, help="queries per call in the batched runs")
     parser.add_argument("--clients", default="1,8,32", help="concurrent clients, comma-separated")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each throughput run")
     parser.add_argument(
@@ -556,6 +762,16 @@ def main(argv: list[str] | None = None) -> int:
         help="OpenMP threads of FAISS in this process and in the server (concurrency comes from clients)",
     )
     parser.add_argument(
+        "--bandwidth", type=Path, help="a benchmarks/bandwidth.py record (.json) instead of measuring"
+    )
+    parser.add_argument(
+        "--bandwidth-gib", type=float, default=1.0, help="buffer per thread of the bandwidth run"
+    )
+    parser.add_argument("--bandwidth-repeats", type=int, default=3, help="runs per bandwidth kernel")
+    parser.add_argument(
+        "--workdir", type=Path, help="where stores go (default: the system's temporary folder)"
+    )
+    parser.add_argument(
         "--out", type=Path, default=RESULTS / "search_peers", help="results path without suffix"
     )
     args = parser.parse_args(argv)
@@ -566,6 +782,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
         parser.error(f"unknown systems {unknown}; valid: {SYSTEMS}")
+    backends = [b for b in args.backends.split(",") if b]
+    bad = [b for b in backends if b not in BACKENDS]
+    if bad:
+        parser.error(f"unknown backends {bad}; valid: {BACKENDS}")
+    if "server-before" in systems and (
+        args.before_root is None or not (args.before_root / "server").is_dir()
+    ):
+        parser.error("server-before needs --before-root, a source tree with a server/ package")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("httpx", "qdrant_client", "pymilvus"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -573,32 +797,44 @@ def main(argv: list[str] | None = None) -> int:
     import faiss
 
     faiss.omp_set_num_threads(args.omp_threads)
-    head = banner(PACKAGES) + f"\ncommand: python {' '.join(['benchmarks/search_peers.py', *sys.argv[1:]])}"
+    head = (
+        banner(PACKAGES)
+        + f"\ncommand: python {' '.join(['benchmarks/search_peers.py', *sys.argv[1:]])}"
+        + f"\nload average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     print(head, flush=True)
+    if args.bandwidth is not None:
+        bw: Bandwidth | None = Bandwidth.from_json(json.loads(args.bandwidth.read_text()))
+    else:
+        bw = measure_bandwidth((1, 2), int(args.bandwidth_gib * 2**30), args.bandwidth_repeats)
+    assert bw is not None
+    print(bandwidth_table(bw), flush=True)
     rows: list[Row] = []
     started = time.time()
+    plan = [
+        (system, backend)
+        for system in systems
+        for backend in (backends if system in ("faiss", "server") else ["flat"])
+    ]
     for dim in dims:
         for n in sizes:
-            data = clustered_vectors(n + args.queries, dim, args.clusters, seed=0)
-            data /= np.linalg.norm(data, axis=1, keepdims=True)
-            vectors, queries = np.ascontiguousarray(data[:n]), np.ascontiguousarray(data[n:])
-            del data
-            exact = faiss.IndexFlatIP(dim)
-            exact.add(vectors)
-            _, truth = exact.search(queries, args.k)
-            del exact
-            for system in systems:
+            data = normalise(clustered_vectors(n + args.queries, dim, args.clusters, seed=0))
+            vectors, queries = data[:n], np.ascontiguousarray(data[n:])
+            del data  # ``vectors`` is a view: no second copy
+            _, truth = faiss.knn(queries, vectors, args.k, metric=faiss.METRIC_INNER_PRODUCT)
+            for system, backend in plan:
                 if system == "qdrant" and args.qdrant_max_n and n > args.qdrant_max_n:
                     log.info("skipping qdrant at n=%d (--qdrant-max-n %d)", n, args.qdrant_max_n)
                     continue
-                rows.append(measure(system, vectors, queries, truth, args))
-                save(rows, head, args, started)
+                rows.append(measure(system, backend, vectors, queries, truth, args))
+                save(rows, head, args, started, bw)
                 print(
-                    format_rows([r for r in rows if (r.n, r.dim) == (n, dim)], args.clients, args.batch),
+                    format_rows([r for r in rows if (r.n, r.dim) == (n, dim)], args.clients, args.batch, bw),
                     flush=True,
                 )
-    print("\n# summary" + format_rows(rows, args.clients, args.batch), flush=True)
-    save(rows, head, args, started)
+            del vectors, queries
+    print("\n# summary" + format_rows(rows, args.clients, args.batch, bw), flush=True)
+    save(rows, head, args, started, bw)
     return 1 if any(r.error for r in rows) else 0
 
 

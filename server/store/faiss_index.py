@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import faiss
@@ -103,12 +103,17 @@ def invalid_rows(vectors: np.ndarray) -> np.ndarray:
     v = np.asarray(vectors, dtype=np.float32)
     if v.ndim != 2 or v.shape[1] == 0:
         return np.arange(len(v))
-    finite = np.all(np.isfinite(v), axis=1)
-    unit = normalise(np.where(finite[:, None], v, 0.0))
-    unit_ok = np.all(np.isfinite(unit), axis=1)
-    norms = np.linalg.norm(np.where(unit_ok[:, None], unit, 0.0).astype(np.float64), axis=1)
-    good = finite & unit_ok & (np.abs(norms - 1.0) <= UNIT_NORM_TOLERANCE)
-    return np.flatnonzero(~good)
+    bad: list[np.ndarray] = []
+    step = max(1, _NORMALISE_BLOCK // v.shape[1])  # in blocks: a million rows need no copy
+    for start in range(0, len(v), step):
+        block = v[start : start + step]
+        finite = np.all(np.isfinite(block), axis=1)
+        unit = normalise(np.where(finite[:, None], block, 0.0))
+        unit_ok = np.all(np.isfinite(unit), axis=1)
+        norms = np.linalg.norm(np.where(unit_ok[:, None], unit, 0.0).astype(np.float64), axis=1)
+        good = finite & unit_ok & (np.abs(norms - 1.0) <= UNIT_NORM_TOLERANCE)
+        bad.append(start + np.flatnonzero(~good))
+    return np.concatenate(bad) if bad else np.zeros(0, np.int64)
 
 
 def gpu_count() -> int:
@@ -214,11 +219,26 @@ class SpaceIndex:
         self._trained_nlist = nlist
         log.info("trained IVF index on %d vectors: nlist=%d nprobe=%d", len(vectors), nlist, ivf.nprobe)
 
-    def _train_sq8(self, unit: np.ndarray) -> None:
-        self._codes.train(unit)
-        self._trained_n = len(unit)
-        self._trained_residual = self._largest_residual(unit)
-        log.info("trained SQ8 ranges on %d vectors: largest residual %.5f", len(unit), self._trained_residual)
+    def _train_sq8(self, vectors: np.ndarray) -> None:
+        """Per-dimension ranges: the min and max of the unit rows, taken in blocks (FAISS's
+        min/max training on those two rows is its training on all of them)."""
+        lo = np.full(self.dim, np.inf, np.float32)
+        hi = np.full(self.dim, -np.inf, np.float32)
+        for block in self._unit_blocks(vectors):
+            lo = np.minimum(lo, block.min(axis=0))
+            hi = np.maximum(hi, block.max(axis=0))
+        self._codes.train(np.stack([lo, hi]))
+        self._trained_n = len(vectors)
+        self._trained_residual = max(self._largest_residual(b) for b in self._unit_blocks(vectors))
+        log.info(
+            "trained SQ8 ranges on %d vectors: largest residual %.5f", len(vectors), self._trained_residual
+        )
+
+    def _unit_blocks(self, vectors: np.ndarray) -> Iterator[np.ndarray]:
+        """``vectors`` normalised, block by block (bounded temporary memory)."""
+        step = max(1, _NORMALISE_BLOCK // max(1, self.dim))
+        for start in range(0, len(vectors), step):
+            yield normalise(vectors[start : start + step])
 
     def _largest_residual(self, unit: np.ndarray) -> float:
         """max |x - decode(encode(x))| over the rows of ``unit``, in blocks."""
@@ -247,15 +267,19 @@ class SpaceIndex:
         """Add raw vectors under fresh ids (normalised here)."""
         if not len(ids):
             return
-        unit = normalise(vectors)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
         if self._index is None:  # IVF not trained yet: train on the first batch
-            self._train_ivf(unit)
-        if self.backend == "flat_sq8" and not self._codes.is_trained:
-            self._train_sq8(unit)  # on this very batch: its residuals are the training set's
+            self._train_ivf(normalise(vectors))
+        trained_now = self.backend == "flat_sq8" and not self._codes.is_trained
+        if trained_now:
+            self._train_sq8(vectors)  # on this very batch: its residuals are the training set's
             self._max_residual = max(self._max_residual, self._trained_residual)
-        elif self._codes is not None:
-            self._max_residual = max(self._max_residual, self._largest_residual(unit))
-        self._index.add_with_ids(unit, np.ascontiguousarray(ids, dtype=np.int64))
+        start = 0
+        for unit in self._unit_blocks(vectors):  # blocks: no full normalised copy
+            if self._codes is not None and not trained_now:
+                self._max_residual = max(self._max_residual, self._largest_residual(unit))
+            self._index.add_with_ids(unit, ids[start : start + len(unit)])
+            start += len(unit)
         self._gpu_dirty = True
 
     def remove(self, ids: np.ndarray) -> None:

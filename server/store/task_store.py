@@ -228,6 +228,7 @@ def build_indexes(
         if parts:
             ids = np.concatenate([p[0] for p in parts])
             vecs = np.concatenate([p[1] for p in parts])
+            del parts  # a million 1,024-d vectors are 4 GB: keep one copy while building
             bad = invalid_rows(vecs)
             if len(bad):
                 task = db.tasks_by_vec_ids([int(ids[bad[0]])], False)[int(ids[bad[0]])]
