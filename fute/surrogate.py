@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 import logging
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from fute.errors import ConfigError, ModelNotFoundError
+from fute.packaged import package_folder
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +85,12 @@ _LAYER_LISTS: dict[str, Callable[[nn.Module], nn.ModuleList]] = {
 def packaged_model_dir(name: str) -> Path:
     """Folder of a model shipped inside a Python package, or a clear error."""
     module, subdir, dist = _PACKAGED[name]
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            f"surrogate {name!r} is not on disk: looked for the Python package {module!r} "
-            f"(install it with `pip install {dist}`), or pass a local model folder "
-            "(--surrogate PATH). Nothing is downloaded from a model hub."
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / subdir
+    missing = (
+        f"surrogate {name!r} is not on disk: looked for the Python package {module!r} "
+        f"(install it with `pip install {dist}`), or pass a local model folder "
+        "(--surrogate PATH). Nothing is downloaded from a model hub."
+    )
+    return package_folder(module, missing) / subdir
 
 
 def resolve_model_dir(name_or_path: str | Path) -> Path:

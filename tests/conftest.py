@@ -24,20 +24,20 @@ def tiny_surrogate(base: Surrogate) -> Surrogate:
 
     Built from a fixed seed, so every test that calls it gets the same weights.
     """
-    import torch
-    from transformers import BertConfig, BertModel
+    from tiny_model import tiny_bert
 
-    config = BertConfig(
-        vocab_size=base.tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = BertModel(config).eval()
-    return Surrogate("tiny", base.folder, config, base.tokenizer, "0" * 64, model)
+    model = tiny_bert(base.tokenizer.vocab_size)
+    return Surrogate("tiny", base.folder, model.config, base.tokenizer, "0" * 64, model)
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(surrogate: Surrogate, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`tiny_surrogate` saved as a model folder, for the CLI's ``--surrogate``."""
+    folder = tmp_path_factory.mktemp("tiny-surrogate")
+    tiny = tiny_surrogate(surrogate)
+    tiny.fresh_backbone().save_pretrained(folder)  # type: ignore[operator]
+    tiny.tokenizer.save_pretrained(folder)
+    return folder
 
 
 def suite_task(name: str, n: int, split: str = "train") -> TaskData:

@@ -84,57 +84,56 @@ def test_local_t5_encoder_folder(tmp_path: Path, surrogate: Surrogate) -> None:
     assert len(t5.layers(t5.fresh_backbone())) == 2
 
 
-def test_folder_without_tokenizer(tmp_path: Path) -> None:
+def _one_layer_bert(folder: Path) -> Path:
+    """A 1-layer random BERT (hidden 32) saved in ``folder``, without a tokenizer; its weights file."""
     from transformers import BertConfig, BertModel
 
     BertModel(
         BertConfig(
             hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=100
         )
-    ).save_pretrained(tmp_path)
+    ).save_pretrained(folder)
+    return folder / "model.safetensors"
+
+
+def _save_weights(weights: Path, state: dict[str, torch.Tensor]) -> None:
+    from safetensors.torch import save_file
+
+    save_file(state, str(weights), metadata={"format": "pt"})
+
+
+def test_folder_without_tokenizer(tmp_path: Path) -> None:
+    _one_layer_bert(tmp_path)
     with pytest.raises(ModelNotFoundError, match="no tokenizer files"):
         load_surrogate(tmp_path)
 
 
 def test_truncated_checkpoint_fails_loudly(tmp_path: Path, surrogate: Surrogate) -> None:
-    from safetensors.torch import load_file, save_file
-    from transformers import BertConfig, BertModel
+    from safetensors.torch import load_file
 
-    BertModel(
-        BertConfig(
-            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=100
-        )
-    ).save_pretrained(tmp_path)
+    weights = _one_layer_bert(tmp_path)
     surrogate.tokenizer.save_pretrained(tmp_path)
-    weights = tmp_path / "model.safetensors"
     state = load_file(str(weights))
     dropped = sorted(state)[0]
     del state[dropped]
-    save_file(state, str(weights), metadata={"format": "pt"})
+    _save_weights(weights, state)
     with pytest.raises(ConfigError, match=r"weights lack 1 backbone tensors"):
         load_surrogate(tmp_path)
 
 
 def test_unexpected_backbone_tensor_fails_loudly(tmp_path: Path, surrogate: Surrogate) -> None:
     """A tensor under the backbone's own modules that the config lacks is an error; a head is not."""
-    import torch
-    from safetensors.torch import load_file, save_file
-    from transformers import BertConfig, BertModel
+    from safetensors.torch import load_file
 
-    BertModel(
-        BertConfig(
-            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=100
-        )
-    ).save_pretrained(tmp_path)
+    weights = _one_layer_bert(tmp_path)
     surrogate.tokenizer.save_pretrained(tmp_path)
-    weights = tmp_path / "model.safetensors"
     state = load_file(str(weights))
     state["classifier.weight"] = torch.zeros(2, 32)  # a task head: stripped
-    save_file(state, str(weights), metadata={"format": "pt"})
+    _save_weights(weights, state)
     assert load_surrogate(tmp_path).num_parameters() > 0
     # A second layer, as in a deeper checkpoint under a shallower config.
     state["encoder.layer.1.output.dense.weight"] = torch.zeros(32, 64)
-    save_file(state, str(weights), metadata={"format": "pt"})
+    _save_weights(weights, state)
     with pytest.raises(
         ConfigError,
         match=r"weights hold 1 tensors the BertModel backbone does not have, "

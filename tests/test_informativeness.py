@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_model import embed_model_argv
 
 from fute.cli import main
 from fute.corpus import load_corpus
@@ -118,36 +119,9 @@ def test_real_black_boxes_on_the_packaged_corpora() -> None:
     assert lang.answer_entropy > got[("langid", "default")].answer_entropy
 
 
-@pytest.fixture(scope="module")
-def tiny_folder(surrogate: Surrogate, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-surrogate")
-    tiny = tiny_surrogate(surrogate)
-    tiny.fresh_backbone().save_pretrained(folder)  # type: ignore[operator]
-    tiny.tokenizer.save_pretrained(folder)
-    return folder
-
-
 def _embed(tiny_folder: Path, tmp_path: Path, spec: str, *extra: str) -> Path:
     out = tmp_path / f"{spec.split(':')[-1]}.safetensors"
-    code = main(
-        [
-            "embed-model",
-            spec,
-            "-o",
-            str(out),
-            "--surrogate",
-            str(tiny_folder),
-            "--corpus-size",
-            "40",
-            "--no-cache",
-            "--set",
-            "dim=128",
-            "--set",
-            "max_length=32",
-            "-q",
-            *extra,
-        ]
-    )
+    code = main(embed_model_argv(spec, out, tiny_folder, "--corpus-size", "40", "--no-cache", *extra))
     assert code == 0
     return out
 

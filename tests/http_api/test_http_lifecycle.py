@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from http_kit import http
+from http_kit import http, http_config
 from kit import self_signed_cert, serve_argv
 
 from server.app import PortInUseError, create_server
@@ -25,15 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config(path: Path, **kwargs: object) -> ServerConfig:
-    return ServerConfig(
-        store=StoreConfig(path=path, device="cpu"),
-        host="127.0.0.1",
-        port=0,
-        workers=2,
-        grace_s=1.0,
-        http_port=0,
-        **kwargs,
-    )
+    return http_config(path, workers=2, **kwargs)
 
 
 def _health(port: int) -> int | None:
