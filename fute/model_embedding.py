@@ -32,7 +32,11 @@ from fute.models.smollm2 import cache_root
 logger = logging.getLogger(__name__)
 
 #: Examples per call to the adapter (each call is validated; progress advances per call).
-DEFAULT_PREDICT_BATCH = 64
+#: A causal LM length-groups the prompts of one call, so a larger call pads less: at 64,
+#: SmolLM2's batches of 8 on U ran 15% padding positions, at 256 4-7% (issue 18,
+#: benchmarks/model_embedding_cost.py). Nothing is cached until every call succeeded, so
+#: the size changes only how often progress advances.
+DEFAULT_PREDICT_BATCH = 256
 _CACHE_FORMAT = "fute-predictions/1"
 
 

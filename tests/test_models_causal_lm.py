@@ -11,6 +11,7 @@ import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from fute.corpus import CorpusExample, load_corpus
+from fute.errors import ConfigError
 from fute.methods import FimSettings, make_method
 from fute.model_embedding import embed_model
 from fute.models import AdapterOptions, load_adapter
@@ -152,3 +153,52 @@ def test_real_smollm2_mte_two_prompts_two_embeddings(
     assert not np.allclose(embs["sentiment"].vector, embs["spam"].vector)
     np.testing.assert_array_equal(embs["sentiment"].vector, again.vector)
     assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+LENGTHS = (
+    "fine film",
+    "a much longer text about a film that goes on and on, with commas, clauses and more words",
+    "ok",
+    "Two sentences here. And a second one that is somewhat longer than the first.",
+    "short one",
+)
+
+
+def test_shared_prefix_scores_equal_full_prompts(tiny_llm: Path) -> None:
+    adapter = CausalLMAdapter(tiny_llm, MULTI)
+    prompts = [adapter._prompt_ids(CorpusExample(t)) for t in LENGTHS]
+    shared = adapter.shared_prefix_length(prompts)
+    assert 0 < shared < min(len(p) for p in prompts)  # the template's head, never a whole prompt
+    assert all(p[:shared] == prompts[0][:shared] for p in prompts)
+    # Multi-token verbalisers continue from a cache that holds prefix + padded text.
+    full = adapter.verbaliser_logprobs(prompts)
+    np.testing.assert_allclose(adapter.verbaliser_logprobs(prompts, shared), full, atol=1e-5)
+    with pytest.raises(ConfigError, match="shared prefix"):
+        adapter.verbaliser_logprobs([*prompts, [1, 2, 3]], shared)
+
+
+def test_scoring_paths_give_the_same_outputs_in_input_order(tiny_llm: Path) -> None:
+    examples = [CorpusExample(t) for t in LENGTHS] + [CorpusExample("a pair", "with its second text")]
+    fast = CausalLMAdapter(tiny_llm, MULTI, batch_size=2)
+    plain = CausalLMAdapter(tiny_llm, MULTI, batch_size=2, scoring="plain")
+    assert fast.scoring == "shared-prefix" and fast.identity() == plain.identity()  # caches stay valid
+    got = fast.predict(examples)
+    np.testing.assert_allclose(got, plain.predict(examples), atol=1e-5)
+    np.testing.assert_allclose(got, np.concatenate([plain.predict([ex]) for ex in examples]), atol=1e-5)
+    assert fast.predict([]).shape == (0, 2)
+    with pytest.raises(ConfigError, match="scoring path"):
+        CausalLMAdapter(tiny_llm, MULTI, scoring="fast")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_real_smollm2_shared_prefix_equals_plain_on_u(smol_dir: Path) -> None:
+    # Real U examples of different lengths, the real model and two packaged prompts: one
+    # with single-token verbalisers and text last, one with multi-token verbalisers and an
+    # instruction after the text.
+    examples = list(load_corpus(limit=12).examples)
+    for name in ("sentiment", "topic"):
+        fast = CausalLMAdapter(smol_dir, load_prompt(name))
+        plain = CausalLMAdapter(smol_dir, load_prompt(name), scoring="plain")
+        prompts = [fast._prompt_ids(ex) for ex in examples]
+        assert fast.shared_prefix_length(prompts) > 20  # chat template, system turn, instruction
+        np.testing.assert_allclose(fast.predict(examples), plain.predict(examples), atol=1e-5)
