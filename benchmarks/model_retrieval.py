@@ -12,6 +12,10 @@ model's own task type. Embeddings are written under ``--out-dir`` and reused by 
     .venv/bin/python benchmarks/model_retrieval.py --corpus packaged:multilingual
     .venv/bin/python benchmarks/model_retrieval.py --corpus packaged:diverse --csls 3
 
+``--server-check`` (with ``--csls``) also loads every task into an in-process ``TaskStore``
+and checks that the search service's CSLS (``FindSimilarTasks``, ``similarity="csls"``)
+gives the same rankings and numbers as the client side.
+
 ``--contrast`` replaces every embedding by its label contrast (minus the embedding of the
 same inputs with shuffled labels or outputs). Every run scores with plain cosine and, per
 ``--csls K``, with CSLS (hub-aware), and
@@ -174,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         help="label-contrast embeddings: every task minus the same inputs with shuffled labels "
         "(datasets) or outputs shuffled across U (models)",
     )
+    parser.add_argument(
+        "--server-check",
+        action="store_true",
+        help="also load every task into an in-process TaskStore and check that its CSLS (FindSimilarTasks, "
+        "similarity csls) reproduces the client-side numbers of each --csls K",
+    )
     parser.add_argument("--json", help="also write the results as JSON")
     parser.add_argument("--threads", type=int)
     args = parser.parse_args(argv)
@@ -239,6 +249,15 @@ def main(argv: list[str] | None = None) -> int:
             f"most frequent {summary['top_hub']} ({summary['top_hub_count']} models)"
         )
         record["measures"][measure] = {"rows": rows, "summary": summary}  # type: ignore[index]
+    if args.server_check and args.csls:
+        check = server_csls_check([e for _, e, _ in models], datasets, args.csls)
+        for k, result in check.items():
+            print(
+                f"server-side CSLS k={k}: {result['same_order']}/{result['models']} models with the client's "
+                f"dataset order, {result['same_nearest_model']}/{result['datasets']} datasets with its nearest "
+                f"model, largest |score difference| {result['max_abs_diff']:.2e}"
+            )
+        record["server_check"] = {str(k): v for k, v in check.items()}
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return 0
@@ -276,6 +295,53 @@ def model_dataset_similarity(
     mat = cos if measure == "cosine" else csls_matrix(cos, int(measure.removeprefix("csls")))
     block: np.ndarray = mat[len(datasets) :, : len(datasets)]
     return block
+
+
+def server_csls_check(
+    model_embs: list[TaskEmbedding], datasets: list[TaskEmbedding], ks: list[int]
+) -> dict[int, dict[str, float | int]]:
+    """The (models x datasets) CSLS block as the search service computes it, against
+    :func:`model_dataset_similarity`: every task of the run goes into one space of an
+    in-process ``TaskStore`` (which keeps each task's neighbour radius), each model asks
+    ``FindSimilarTasks`` with ``similarity="csls"`` for every dataset (``kind`` filter)."""
+    import tempfile
+
+    from fute_client.types import Condition, Filter
+    from server.config import StoreConfig
+    from server.embedding_upload import task_of
+    from server.store import TaskStore
+
+    everything = [*datasets, *model_embs]
+    out: dict[int, dict[str, float | int]] = {}
+    with tempfile.TemporaryDirectory() as tmp, TaskStore(StoreConfig(path=Path(tmp), device="cpu")) as store:
+        store.create_space("run", everything[0].space.dim)
+        store.upsert("run", [task_of(e) for e in everything])
+        names = [d.task.name for d in datasets]
+        only_datasets = Filter(must=(Condition("kind", ("dataset",)),))
+        for k in ks:
+            client = model_dataset_similarity(model_embs, datasets, f"csls{k}")
+            hits = store.search(
+                "run",
+                [m.task.name for m in model_embs],
+                k=len(datasets),
+                filter=only_datasets,
+                similarity="csls",
+                csls_k=k,
+            )
+            served = np.array([[{h.id: h.score for h in row}[n] for n in names] for row in hits])
+            out[k] = {
+                "models": len(model_embs),
+                "datasets": len(datasets),
+                "same_order": int(
+                    sum(
+                        [names[j] for j in np.argsort(-c, kind="stable")] == [h.id for h in row]
+                        for c, row in zip(client, hits, strict=True)
+                    )
+                ),
+                "same_nearest_model": int(np.sum(client.argmax(axis=0) == served.argmax(axis=0))),
+                "max_abs_diff": float(np.abs(client - served).max()),
+            }
+    return out
 
 
 def _rows(

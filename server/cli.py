@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,13 +19,21 @@ import numpy as np
 
 from fute.cli.args import add_task_file
 from fute.errors import FuteError
+from fute.informativeness import LOW_ENTROPY_THRESHOLD, OutputInformation
 from fute_client import TaskSearchClient
 from fute_client.errors import TaskSearchError
-from fute_client.types import Condition, Filter, Hit, QueryTarget, SpaceIdentity
-from server.config import DEFAULT_MAX_MESSAGE_BYTES, DEVICES, ServerConfig, StoreConfig
+from fute_client.types import SIMILARITIES, Condition, Filter, Hit, QueryTarget, SpaceIdentity
+from server.config import (
+    DEFAULT_CSLS_K,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEVICES,
+    MAX_CSLS_K,
+    ServerConfig,
+    StoreConfig,
+)
 from server.connection import add_connection_args, connect, user_errors
 from server.dataset_query import DatasetQuery, embed_for_space, indexed_copy, without_ids
-from server.embedding_upload import identity_of
+from server.embedding_upload import identity_of, information_of
 from server.space_cli import register_space_commands
 
 log = logging.getLogger(__name__)
@@ -144,6 +152,13 @@ def _queries(args: argparse.Namespace, client: TaskSearchClient) -> _Queries:
     return _Queries(targets, identity)
 
 
+def _says_little(hit: Hit) -> OutputInformation | None:
+    """The hit's output information when its model's outputs on U say little (the
+    threshold of ``fute.informativeness``, as ``fute embed-model`` warns), else None."""
+    information = information_of(hit.task.output_info)
+    return information if information is not None and information.is_low() else None
+
+
 def _hit_row(rank: int, hit: Hit) -> dict[str, Any]:
     row: dict[str, Any] = {
         "rank": rank,
@@ -156,17 +171,34 @@ def _hit_row(rank: int, hit: Hit) -> dict[str, Any]:
     if hit.predicted_gain is not None and hit.p_help is not None:
         row["predicted_gain"] = round(hit.predicted_gain, 6)
         row["p_help"] = round(hit.p_help, 6)
+    if hit.task.output_info is not None:
+        row["output_info"] = asdict(hit.task.output_info)
+        row["says_little"] = _says_little(hit) is not None
     return row
 
 
-def _print_hits(title: str, hits: Sequence[Hit]) -> None:
+def _print_hits(title: str, hits: Sequence[Hit], similarity: str = "cosine") -> None:
+    """The hits as a table; a model whose outputs on U say little is marked ``(!)`` and
+    explained under the table."""
     predicted = bool(hits) and hits[0].p_help is not None
     print(title)
     extra = f"  {'gain':>7}  {'P(help)':>7}" if predicted else ""
-    print(f"{'rank':>4}  {'cosine':>8}{extra}  {'kind':<8} {'task_type':<16} id")
+    print(f"{'rank':>4}  {similarity:>8}{extra}  {'kind':<8} {'task_type':<16} id")
+    notes: list[str] = []
     for rank, hit in enumerate(hits, 1):
         cells = f"  {hit.predicted_gain:+7.3f}  {hit.p_help:7.2f}" if predicted else ""
-        print(f"{rank:>4}  {hit.score:8.4f}{cells}  {hit.task.kind:<8} {hit.task.task_type:<16} {hit.id}")
+        little = _says_little(hit)
+        mark = "  (!)" if little is not None else ""
+        print(
+            f"{rank:>4}  {hit.score:8.4f}{cells}  {hit.task.kind:<8} {hit.task.task_type:<16} {hit.id}{mark}"
+        )
+        if little is not None:
+            notes.append(
+                f"  (!) {hit.id}: its outputs on U say little ({little.describe(hit.task.label_names)}; "
+                f"answer entropy below {LOW_ENTROPY_THRESHOLD}), so its embedding is mostly U's input signature"
+            )
+    for note in notes:
+        print(note)
 
 
 def _own_copy(client: TaskSearchClient, args: argparse.Namespace, query: _Queries) -> list[str]:
@@ -185,6 +217,8 @@ def _search(args: argparse.Namespace) -> int:
             filter=without_ids(_filter(args), _own_copy(client, args, query)),
             score_threshold=args.threshold,
             expected_identity=query.identity,
+            similarity=args.similarity,
+            csls_k=args.csls_k,
         )
     if query.dataset is not None:
         print(query.dataset.describe(args.space), file=sys.stderr)
@@ -194,7 +228,7 @@ def _search(args: argparse.Namespace) -> int:
         for i, hits in enumerate(results):
             target = query.targets[i]
             label = target if isinstance(target, str) else (args.data or f"vector #{i}")
-            _print_hits(f"query {label}:", hits)
+            _print_hits(f"query {label}:", hits, args.similarity)
     return 0
 
 
@@ -210,6 +244,8 @@ def _rank(args: argparse.Namespace) -> int:
             candidate_filter=without_ids(_filter(args), _own_copy(client, args, query)),
             k=args.k,
             expected_identity=query.identity,
+            similarity=args.similarity,
+            csls_k=args.csls_k,
         )
     if query.dataset is not None:
         print(query.dataset.describe(args.space), file=sys.stderr)
@@ -227,7 +263,7 @@ def _rank(args: argparse.Namespace) -> int:
             )
         )
     else:
-        _print_hits("candidate source tasks, best first:", ranking)
+        _print_hits("candidate source tasks, best first:", ranking, args.similarity)
         if ranking.advice:
             print(ranking.advice)
     return 0
@@ -264,6 +300,18 @@ def _client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tag", action="append", help="only tasks with any of these tags (repeatable)")
     p.add_argument("--exclude-tag", action="append", help="no tasks with these tags (repeatable)")
     p.add_argument("--exclude-id", action="append", help="leave out these task ids (repeatable)")
+    p.add_argument(
+        "--similarity",
+        choices=SIMILARITIES,
+        default="cosine",
+        help="cosine (default), or csls: hub-aware, 2*cos(x, y) - r(x) - r(y) with r the mean cosine to "
+        "the --csls-k nearest tasks of the space, so a task near everything stops being everyone's nearest",
+    )
+    p.add_argument(
+        "--csls-k",
+        type=int,
+        help=f"with --similarity csls: neighbours of r, 1-{MAX_CSLS_K} (default {DEFAULT_CSLS_K})",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -320,7 +368,9 @@ def register(subparsers: Any) -> None:
     )
     _client_args(p)
     p.add_argument("-k", type=int, default=10, help="results per query")
-    p.add_argument("--threshold", type=float, help="keep hits with cosine >= this")
+    p.add_argument(
+        "--threshold", type=float, help="keep hits scoring >= this (cosine, or CSLS with --similarity csls)"
+    )
     p.add_argument("--kind", choices=("dataset", "model"), help="only tasks of this kind (default: both)")
     p.set_defaults(func=_search)
 

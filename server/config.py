@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import Literal
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: CSLS (server.store.hubness): neighbours of a radius when a request names none (Conneau
+#: et al.'s k), and the most a request may name, which is also how many neighbours the
+#: store keeps per task.
+DEFAULT_CSLS_K = 10
+MAX_CSLS_K = 50
 
 Device = Literal["auto", "cpu", "gpu"]
 DEVICES: tuple[Device, ...] = ("auto", "cpu", "gpu")

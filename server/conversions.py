@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from fute_client import conversions as cv
 from fute_client.contract import messages as pb
 from fute_client.errors import InvalidArgumentError, TaskSearchError
-from fute_client.types import Filter, ItemError, QueryTarget, SpaceIdentity, Task, UpsertResult
-from server.store.hubness import Similarity
+from fute_client.types import Filter, ItemError, QueryTarget, Similarity, SpaceIdentity, Task, UpsertResult
 
 
 @dataclass(frozen=True)
@@ -71,20 +70,9 @@ def expected_identity(
     return cv.identity_from_proto(req.expected_identity)
 
 
-_SIMILARITY_FROM_PB: dict[int, Similarity] = {
-    pb.SIMILARITY_UNSPECIFIED: "cosine",
-    pb.SIMILARITY_COSINE: "cosine",
-    pb.SIMILARITY_CSLS: "csls",
-}
-
-
 def similarity(req: pb.FindSimilarTasksRequest | pb.RankSourceTasksRequest) -> tuple[Similarity, int | None]:
     """(similarity, csls_k or None when unset) of a search or ranking request."""
-    if req.similarity not in _SIMILARITY_FROM_PB:
-        raise InvalidArgumentError(
-            f"similarity: unknown enum value {req.similarity}; valid: SIMILARITY_COSINE, SIMILARITY_CSLS"
-        )
-    return _SIMILARITY_FROM_PB[req.similarity], req.csls_k if req.HasField("csls_k") else None
+    return cv.similarity_from_proto(req.similarity), req.csls_k if req.HasField("csls_k") else None
 
 
 def queries(req: pb.FindSimilarTasksRequest) -> list[QueryTarget]:

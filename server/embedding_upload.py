@@ -7,9 +7,10 @@ to upload ``TaskEmbedding`` files through either a client or an in-process store
 from __future__ import annotations
 
 from fute.embedding import TaskEmbedding
+from fute.informativeness import OutputInformation
 from fute.space import EmbeddingSpace, check_same_space
 from fute_client.contract import TaskSearchAPI
-from fute_client.types import SpaceIdentity, Task, TaskSource, UpsertResult
+from fute_client.types import OutputInfo, SpaceIdentity, Task, TaskSource, UpsertResult
 
 
 def identity_of(space: EmbeddingSpace) -> SpaceIdentity:
@@ -41,11 +42,44 @@ def embedding_space_of(identity: SpaceIdentity, dim: int) -> EmbeddingSpace:
     )
 
 
+def output_info_of(information: OutputInformation | None) -> OutputInfo | None:
+    """The API record of a model's output information (``TaskInfo.output_info``)."""
+    if information is None:
+        return None
+    return OutputInfo(
+        n=information.n,
+        n_answers=information.n_answers,
+        answer_entropy=information.answer_entropy,
+        majority_share=information.majority_share,
+        majority_index=information.majority_index,
+        spread=information.spread,
+        source_mi=information.source_mi,
+        source_nmi=information.source_nmi,
+    )
+
+
+def information_of(info: OutputInfo | None) -> OutputInformation | None:
+    """Inverse of :func:`output_info_of` (for fute's ``describe`` and ``is_low``)."""
+    if info is None:
+        return None
+    return OutputInformation(
+        n=info.n,
+        n_answers=info.n_answers,
+        answer_entropy=info.answer_entropy,
+        majority_share=info.majority_share,
+        majority_index=info.majority_index,
+        spread=info.spread,
+        source_mi=info.source_mi,
+        source_nmi=info.source_nmi,
+    )
+
+
 def task_of(emb: TaskEmbedding, task_id: str | None = None) -> Task:
     """A :class:`Task` for an embedding; the id defaults to the task's name.
 
     ``TaskInfo.source`` is one string: a model folder for model embeddings, a data
-    path for dataset embeddings.
+    path for dataset embeddings. A model's output information (recorded in the file by
+    ``fute embed-model``) travels as ``output_info``.
     """
     info = emb.task
     source = TaskSource(model=info.source) if info.kind == "model" else TaskSource(dataset_path=info.source)
@@ -58,6 +92,7 @@ def task_of(emb: TaskEmbedding, task_id: str | None = None) -> Task:
         label_names=tuple(info.label_names),
         source=source,
         tags=tuple(info.tags),
+        output_info=output_info_of(OutputInformation.from_pairs(info.output_info)),
     )
 
 

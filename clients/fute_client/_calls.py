@@ -25,6 +25,7 @@ from fute_client.types import (
     QueryTarget,
     Ranking,
     ServerInfo,
+    Similarity,
     Snapshot,
     Space,
     SpaceIdentity,
@@ -227,6 +228,8 @@ def search(
     score_threshold: float | None = None,
     with_vectors: bool = False,
     expected_identity: SpaceIdentity | None = None,
+    similarity: Similarity = "cosine",
+    csls_k: int | None = None,
 ) -> Call[list[list[Hit]]]:
     req = pb.FindSimilarTasksRequest(
         space=space,
@@ -234,7 +237,10 @@ def search(
         k=k,
         filter=cv.filter_to_proto(filter),
         with_vectors=with_vectors,
+        similarity=cv.similarity_to_proto(similarity),  # type: ignore[arg-type]
     )
+    if csls_k is not None:
+        req.csls_k = csls_k
     if score_threshold is not None:
         req.score_threshold = score_threshold
     if expected_identity is not None:
@@ -252,13 +258,18 @@ def rank_sources(
     candidate_filter: Filter | None = None,
     k: int = 0,
     expected_identity: SpaceIdentity | None = None,
+    similarity: Similarity = "cosine",
+    csls_k: int | None = None,
 ) -> Call[Ranking]:
     req = pb.RankSourceTasksRequest(
         space=space,
         target=cv.query_to_proto(target),
         candidate_filter=cv.filter_to_proto(candidate_filter),
         k=k,
+        similarity=cv.similarity_to_proto(similarity),  # type: ignore[arg-type]
     )
+    if csls_k is not None:
+        req.csls_k = csls_k
     if expected_identity is not None:
         req.expected_identity.CopyFrom(cv.identity_to_proto(expected_identity))
     return Call("RankSourceTasks", req, cv.ranking_from_proto)

@@ -24,6 +24,7 @@ from fute_client.types import (
     QueryTarget,
     Ranking,
     ServerInfo,
+    Similarity,
     Snapshot,
     Space,
     SpaceIdentity,
@@ -177,6 +178,8 @@ class TaskSearchClient(calls.Connection):
         score_threshold: float | None = None,
         with_vectors: bool = False,
         expected_identity: SpaceIdentity | None = None,
+        similarity: Similarity = "cosine",
+        csls_k: int | None = None,
         timeout: float | None = None,
     ) -> list[list[Hit]]:
         """The ``k`` most similar tasks for each query (an id, or a row of vectors).
@@ -184,9 +187,22 @@ class TaskSearchClient(calls.Connection):
         ``expected_identity``: the space the query vectors were embedded in; the server
         answers FAILED_PRECONDITION, naming each differing field, when it is not the
         space's own. Send it whenever a vector comes from an embedding file.
+        ``similarity="csls"``: ranked and scored by CSLS over ``csls_k`` neighbours
+        (server default 10, at most 50); ``score_threshold`` then applies to CSLS scores.
         """
         return self._run(
-            calls.search(space, queries, k, filter, score_threshold, with_vectors, expected_identity), timeout
+            calls.search(
+                space,
+                queries,
+                k,
+                filter,
+                score_threshold,
+                with_vectors,
+                expected_identity,
+                similarity,
+                csls_k,
+            ),
+            timeout,
         )
 
     def rank_sources(
@@ -197,14 +213,21 @@ class TaskSearchClient(calls.Connection):
         candidate_filter: Filter | None = None,
         k: int = 0,
         expected_identity: SpaceIdentity | None = None,
+        similarity: Similarity = "cosine",
+        csls_k: int | None = None,
         timeout: float | None = None,
     ) -> Ranking:
         """Candidate source tasks for intermediate training on ``target``, best first.
 
-        Each hit carries its cosine, ``predicted_gain`` and ``p_help``; the ranking says
-        whether any candidate is expected to help. ``expected_identity`` as in :meth:`search`.
+        Each hit carries its score (cosine, or CSLS with ``similarity="csls"``; ``csls_k``
+        as in :meth:`search`), ``predicted_gain`` and ``p_help`` (from the candidates'
+        cosines either way); the ranking says whether any candidate is expected to help.
+        ``expected_identity`` as in :meth:`search`.
         """
-        return self._run(calls.rank_sources(space, target, candidate_filter, k, expected_identity), timeout)
+        return self._run(
+            calls.rank_sources(space, target, candidate_filter, k, expected_identity, similarity, csls_k),
+            timeout,
+        )
 
     def similarity_matrix(
         self, space: str, ids: Sequence[str], *, timeout: float | None = None

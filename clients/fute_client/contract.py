@@ -31,6 +31,7 @@ from fute_client.types import (
     QueryTarget,
     Ranking,
     ServerInfo,
+    Similarity,
     Snapshot,
     Space,
     SpaceIdentity,
@@ -121,8 +122,11 @@ class TaskSearchAPI(Protocol):
         score_threshold: float | None = None,
         with_vectors: bool = False,
         expected_identity: SpaceIdentity | None = None,
+        similarity: Similarity = "cosine",
+        csls_k: int | None = None,
     ) -> list[list[Hit]]:
-        """The k most similar tasks per query (a stored id, left out of its own hits, or a vector)."""
+        """The k most similar tasks per query (a stored id, left out of its own hits, or a
+        vector), by cosine or by CSLS over ``csls_k`` neighbours (None: the server's default)."""
         ...
 
     def rank_sources(
@@ -133,8 +137,10 @@ class TaskSearchAPI(Protocol):
         candidate_filter: Filter | None = None,
         k: int = 0,
         expected_identity: SpaceIdentity | None = None,
+        similarity: Similarity = "cosine",
+        csls_k: int | None = None,
     ) -> Ranking:
-        """Candidate sources best first, with predicted gain and P(help) per hit."""
+        """Candidate sources best first (by cosine or CSLS), with predicted gain and P(help) per hit."""
         ...
 
     def similarity_matrix(self, space: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:

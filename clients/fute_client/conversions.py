@@ -21,10 +21,12 @@ from fute_client.types import (
     FilterField,
     Hit,
     ItemError,
+    OutputInfo,
     Page,
     QueryTarget,
     Ranking,
     ServerInfo,
+    Similarity,
     Snapshot,
     Space,
     SpaceIdentity,
@@ -60,6 +62,14 @@ _BACKEND_TO_PB: dict[str, int] = {
     "flat_sq8": pb.INDEX_BACKEND_FLAT_SQ8,
 }
 _BACKEND_FROM_PB: dict[int, Backend] = {v: k for k, v in _BACKEND_TO_PB.items()}  # type: ignore[misc]
+
+
+_SIMILARITY_TO_PB: dict[str, int] = {"cosine": pb.SIMILARITY_COSINE, "csls": pb.SIMILARITY_CSLS}
+_SIMILARITY_FROM_PB: dict[int, Similarity] = {
+    pb.SIMILARITY_UNSPECIFIED: "cosine",
+    pb.SIMILARITY_COSINE: "cosine",
+    pb.SIMILARITY_CSLS: "csls",
+}
 
 
 # ------------------------------------------------------------------ vectors
@@ -128,6 +138,37 @@ def _ts_from_proto(msg: pb.Task | pb.TaskMetadata | pb.Space | pb.Snapshot, name
 # ------------------------------------------------------------------ tasks
 
 
+def output_info_to_proto(info: OutputInfo) -> pb.OutputInformation:
+    """An :class:`OutputInfo` as a message."""
+    msg = pb.OutputInformation(
+        n=info.n,
+        n_answers=info.n_answers,
+        answer_entropy=info.answer_entropy,
+        majority_share=info.majority_share,
+        majority_index=info.majority_index,
+        spread=info.spread,
+    )
+    if info.source_mi is not None:
+        msg.source_mi = info.source_mi
+    if info.source_nmi is not None:
+        msg.source_nmi = info.source_nmi
+    return msg
+
+
+def output_info_from_proto(msg: pb.OutputInformation) -> OutputInfo:
+    """A message as an :class:`OutputInfo`."""
+    return OutputInfo(
+        n=msg.n,
+        n_answers=msg.n_answers,
+        answer_entropy=msg.answer_entropy,
+        majority_share=msg.majority_share,
+        majority_index=msg.majority_index,
+        spread=msg.spread,
+        source_mi=msg.source_mi if msg.HasField("source_mi") else None,
+        source_nmi=msg.source_nmi if msg.HasField("source_nmi") else None,
+    )
+
+
 def _fill_metadata(meta: pb.TaskMetadata, task: Task) -> None:
     """Write ``task``'s metadata into ``meta`` (a message's own field: no copy)."""
     if task.kind not in _KIND_TO_PB:
@@ -145,6 +186,8 @@ def _fill_metadata(meta: pb.TaskMetadata, task: Task) -> None:
         _set_ts(meta.created_time, task.created_time)
     if task.updated_time is not None:
         _set_ts(meta.updated_time, task.updated_time)
+    if task.output_info is not None:
+        meta.output_info.CopyFrom(output_info_to_proto(task.output_info))
 
 
 def task_to_proto(task: Task) -> pb.Task:
@@ -177,6 +220,7 @@ def _task_of(task_id: str, meta: pb.TaskMetadata, vector_msg: pb.Vector | None) 
         tags=tuple(meta.tags),
         created_time=_ts_from_proto(meta, "created_time"),
         updated_time=_ts_from_proto(meta, "updated_time"),
+        output_info=output_info_from_proto(meta.output_info) if meta.HasField("output_info") else None,
     )
 
 
@@ -286,6 +330,24 @@ def space_from_proto(msg: pb.Space) -> Space:
 
 
 # ------------------------------------------------------------------ queries and hits
+
+
+def similarity_to_proto(similarity: str) -> int:
+    """The enum value of a similarity name."""
+    if similarity not in _SIMILARITY_TO_PB:
+        raise InvalidArgumentError(
+            f"similarity must be one of {tuple(_SIMILARITY_TO_PB)}, got {similarity!r}"
+        )
+    return _SIMILARITY_TO_PB[similarity]
+
+
+def similarity_from_proto(value: int) -> Similarity:
+    """The similarity name of an enum value (cosine for UNSPECIFIED)."""
+    if value not in _SIMILARITY_FROM_PB:
+        raise InvalidArgumentError(
+            f"similarity: unknown enum value {value}; valid: SIMILARITY_COSINE, SIMILARITY_CSLS"
+        )
+    return _SIMILARITY_FROM_PB[value]
 
 
 def query_to_proto(target: QueryTarget) -> pb.Query:

@@ -18,7 +18,38 @@ FILTER_FIELDS: tuple[FilterField, ...] = ("kind", "task_type", "tag", "name", "i
 # flat, flat_fp16, flat_sq8: exact (the last two scan float16 / 8-bit codes, then re-score
 # the candidates in float32); ivf, hnsw: approximate. See docs/service.md, "Index backends".
 Backend = Literal["flat", "ivf", "hnsw", "flat_fp16", "flat_sq8"]
+# How RankSourceTasks orders its candidates: by predicted transfer gain (the server's
+# default) or by the similarity asked (cosine or CSLS).
+RankOrder = Literal["predicted_gain", "similarity"]
+RANK_ORDERS: tuple[RankOrder, ...] = ("predicted_gain", "similarity")
 BACKENDS: tuple[Backend, ...] = ("flat", "ivf", "hnsw", "flat_fp16", "flat_sq8")
+
+
+# How a search or ranking scores a candidate: cosine, or CSLS (hub-aware: 2·cos(x, y) −
+# r(x) − r(y), r the mean cosine to the csls_k nearest other tasks of the space).
+Similarity = Literal["cosine", "csls"]
+SIMILARITIES: tuple[Similarity, ...] = ("cosine", "csls")
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    """How much a model's outputs on the unlabelled corpus U say, as stored with the task
+    (``fute.informativeness.OutputInformation``): an embedding of outputs that barely vary
+    is mostly the signature of U's inputs.
+
+    ``answer_entropy`` (entropy of the answers over log of ``n_answers``), ``majority_share``,
+    ``spread`` and ``source_nmi`` lie in [0, 1]; ``source_mi`` (bits shared with U's input
+    sources) is >= 0; the two ``source_`` values are ``None`` when U records no sources.
+    """
+
+    n: int
+    n_answers: int
+    answer_entropy: float
+    majority_share: float
+    majority_index: int
+    spread: float
+    source_mi: float | None = None
+    source_nmi: float | None = None
 
 
 @dataclass(frozen=True)
@@ -32,7 +63,11 @@ class TaskSource:
 
 @dataclass(frozen=True)
 class Task:
-    """A stored task: id, vector (``None`` when not requested) and metadata."""
+    """A stored task: id, vector (``None`` when not requested) and metadata.
+
+    ``output_info``: for a model task, how much its outputs on U say (``None`` for
+    datasets and for tasks stored without it).
+    """
 
     id: str
     vector: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -44,6 +79,7 @@ class Task:
     tags: tuple[str, ...] = ()
     created_time: datetime | None = None
     updated_time: datetime | None = None
+    output_info: OutputInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -120,13 +156,15 @@ class Ranking(Sequence[Hit]):
 
     A sequence of :class:`Hit` (iterate, index, ``len``), plus ``none_expected_to_help``
     (no candidate reaches P(help) 0.5: train on the target alone), ``advice`` in words,
-    and ``candidates``, how many the predictions were standardised over.
+    ``candidates``, how many the predictions were standardised over, and ``order``, how
+    the hits are ordered (by predicted gain, or by the similarity asked).
     """
 
     hits: tuple[Hit, ...]
     none_expected_to_help: bool = False
     advice: str = ""
     candidates: int = 0
+    order: RankOrder = "similarity"
 
     @overload
     def __getitem__(self, i: int) -> Hit: ...

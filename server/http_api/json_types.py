@@ -10,6 +10,7 @@ checks values (dimension, NaN, limits) exactly as for gRPC.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, cast
 
@@ -21,6 +22,7 @@ from fute_client.types import (
     Filter,
     FilterField,
     Hit,
+    OutputInfo,
     QueryTarget,
     ServerInfo,
     Snapshot,
@@ -108,6 +110,7 @@ def metadata_json(task: Task) -> Json:
         "tags": list(task.tags),
         "created_time": time_json(task.created_time),
         "updated_time": time_json(task.updated_time),
+        "output_info": asdict(task.output_info) if task.output_info is not None else None,
     }
 
 
@@ -135,6 +138,28 @@ def task_from_json(data: Json) -> Task:
             prompt=source.get("prompt", ""),
         ),
         tags=tuple(meta.get("tags", ())),
+        output_info=output_info_from_json(meta.get("output_info")),
+    )
+
+
+def output_info_from_json(data: Json | None) -> OutputInfo | None:
+    """A task's output information (integers and floats as the record declares them)."""
+    if data is None:
+        return None
+
+    def optional(key: str) -> float | None:
+        value = data.get(key)
+        return None if value is None else float(value)
+
+    return OutputInfo(
+        n=int(data["n"]),
+        n_answers=int(data["n_answers"]),
+        answer_entropy=float(data["answer_entropy"]),
+        majority_share=float(data["majority_share"]),
+        majority_index=int(data["majority_index"]),
+        spread=float(data["spread"]),
+        source_mi=optional("source_mi"),
+        source_nmi=optional("source_nmi"),
     )
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from fute_client.errors import InvalidArgumentError
-from fute_client.types import BACKENDS, FILTER_FIELDS, TASK_KINDS
+from fute_client.types import BACKENDS, FILTER_FIELDS, SIMILARITIES, TASK_KINDS
+from server.config import DEFAULT_CSLS_K, MAX_CSLS_K
 from server.echo import shown
-from server.store.hubness import DEFAULT_CSLS_K, MAX_CSLS_K, SIMILARITIES
 
 Schema = dict[str, Any]
 
@@ -108,6 +108,20 @@ SCHEMAS: dict[str, Schema] = {
         ("name", "dim"),
     ),
     "TaskSource": _obj({"dataset_path": _STR, "model": _STR, "prompt": _STR}),
+    "OutputInformation": _obj(
+        {
+            "n": {**_U32, "description": "outputs measured"},
+            "n_answers": {**_U32, "description": "possible answers: classes, or score bins of a regressor"},
+            "answer_entropy": {"type": "number", "description": "entropy of the answers / log(n_answers)"},
+            "majority_share": {"type": "number"},
+            "majority_index": _U32,
+            "spread": {"type": "number"},
+            "source_mi": {"type": ["number", "null"]},
+            "source_nmi": {"type": ["number", "null"]},
+        },
+        ("n", "n_answers", "answer_entropy", "majority_share", "majority_index", "spread"),
+        description="how much a model's outputs on U say (fute.informativeness); null for datasets",
+    ),
     "TaskMetadata": _obj(
         {
             "name": _STR,
@@ -118,6 +132,7 @@ SCHEMAS: dict[str, Schema] = {
             "tags": _STRS,
             "created_time": _TIME,
             "updated_time": _TIME,
+            "output_info": {"anyOf": [ref("OutputInformation"), {"type": "null"}]},
         }
     ),
     "Task": _obj({"id": _STR, "vector": _VECTOR, "metadata": ref("TaskMetadata")}, ("id",)),

@@ -15,8 +15,9 @@ r is a property of the space: filters never change it.
 the commit, so a failed write leaves the lists as they were):
 
 * an added task gets its own list from the index, and enters the list of every task x
-  whose current K-th cosine it beats (:func:`plan_upsert`). On a **flat** space the
-  candidates are exhaustive: the added task's top M by cosine, M doubled until the M-th
+  whose current K-th cosine it beats (:func:`plan_upsert`). On an **exact** space
+  (``SpaceIndex.exact``: flat, and flat_fp16/flat_sq8 with re-scoring) the candidates are
+  exhaustive: the added task's top M by cosine, M doubled until the M-th
   cosine is at most the lowest K-th cosine of any list, beyond which no task can take it.
   The lists then equal a brute-force computation over all vectors (tested). On **IVF and
   HNSW** the same search runs on the approximate index, M capped at
@@ -25,17 +26,17 @@ the commit, so a failed write leaves the lists as they were):
   one; its own list is the index's approximate top K.
 * a removed task (deleted, or replaced: a replacement is a removal plus an addition)
   leaves every list holding it; those lists are recomputed from the index
-  (:func:`plan_delete`), exactly on flat, approximately on IVF/HNSW.
+  (:func:`plan_delete`), exactly on exact spaces, approximately on IVF/HNSW.
 
 **Queries** (:func:`csls_search`): a stored task's r is read from its list; a query vector's
 r is the mean cosine to its k nearest tasks of the space (all of them, any filter aside; a
 vector that is a copy of a stored task counts that copy). Candidates are re-ranked by CSLS
 exactly: the top M by cosine are scored, M doubled until ``2·c_M − r(q) − r_min`` (c_M the
 M-th cosine, r_min the smallest r of any candidate) is no more than the k-th best CSLS
-found, so no candidate beyond M can enter the top k. On flat this is exact; on IVF/HNSW
-the cosine candidates themselves are approximate.
+found, so no candidate beyond M can enter the top k. On exact spaces this is exact; on
+IVF/HNSW the cosine candidates themselves are approximate.
 
-**Cost.** An upsert of B tasks into a flat space of n tasks adds one exhaustive B x n
+**Cost.** An upsert of B tasks into an exact space of n tasks adds one exhaustive B x n
 similarity pass (what searching each new task once costs); a removal adds one search per
 list that held the removed task. Memory: 12 bytes per kept neighbour, ``12·MAX_CSLS_K``
 per task in RAM and on disk.
@@ -47,21 +48,16 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from fute_client.errors import InvalidArgumentError
+from fute_client.types import SIMILARITIES
+from server.config import DEFAULT_CSLS_K, MAX_CSLS_K
 from server.store.faiss_index import SpaceIndex
 
 log = logging.getLogger(__name__)
 
-Similarity = Literal["cosine", "csls"]
-SIMILARITIES: tuple[Similarity, ...] = ("cosine", "csls")
-#: Neighbours a CSLS radius is taken over when a request names none (Conneau et al.'s k).
-DEFAULT_CSLS_K = 10
-#: Neighbours kept per task, and so the largest ``csls_k`` a request may ask for.
-MAX_CSLS_K = 50
 #: On IVF/HNSW, the most neighbours searched for an added task to find the lists it enters.
 APPROX_REVERSE_FETCH = 256
 # Candidates scored per query in the first round of a CSLS search (then doubled).
@@ -254,14 +250,15 @@ def own_lists(
         return out
     fetch = max(1, min(width + 1 + len(skip), index.ntotal))
     dead = np.fromiter(skip, dtype=np.int64, count=len(skip))
-    for block in _blocks(len(vec_ids), fetch):
+    owners = np.asarray(vec_ids, np.int64)
+    for block in _blocks(len(owners), fetch):
         scores, ids = index.search(vectors[block], fetch)
-        for own, s_row, i_row in zip(vec_ids[block], scores, ids, strict=True):
-            keep = (i_row >= 0) & (i_row != own)
-            if len(dead):
-                keep &= ~np.isin(i_row, dead)
-            order = np.argsort(-s_row[keep], kind="stable")[:width]
-            out[int(own)] = (i_row[keep][order].astype(np.int64), s_row[keep][order].astype(np.float32))
+        keep = (ids >= 0) & (ids != owners[block, None])
+        if len(dead):
+            keep &= ~np.isin(ids, dead)
+        for own, s_row, i_row, k_row in zip(owners[block], scores, ids, keep, strict=True):
+            order = np.argsort(-s_row[k_row], kind="stable")[:width]
+            out[int(own)] = (i_row[k_row][order].astype(np.int64), s_row[k_row][order].astype(np.float32))
     return out
 
 

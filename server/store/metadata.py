@@ -20,14 +20,14 @@ import sqlite3
 import struct
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from fute_client.errors import DataLossError
-from fute_client.types import Backend, SpaceIdentity, Task, TaskSource
+from fute_client.types import Backend, OutputInfo, SpaceIdentity, Task, TaskSource
 
 log = logging.getLogger(__name__)
 
@@ -420,7 +420,7 @@ class MetadataDB:
                     task.source.dataset_path,
                     task.source.model,
                     task.source.prompt,
-                    "",
+                    output_info_json(task.output_info),
                 )
                 created = float(old["created"]) if old is not None else float(now)
                 vcrc = vector_crc(space, task.id, blob)
@@ -667,6 +667,15 @@ def _neighbour_blobs(vec_id: int, ids: np.ndarray, sims: np.ndarray) -> tuple[by
     return id_blob, sim_blob, _neighbour_crc(vec_id, id_blob, sim_blob)
 
 
+def output_info_json(info: OutputInfo | None) -> str:
+    """The stored text of a task's output information: canonical JSON, empty for none."""
+    return "" if info is None else json.dumps(asdict(info), sort_keys=True)
+
+
+def _output_info_of(text: str) -> OutputInfo | None:
+    return OutputInfo(**json.loads(text)) if text else None
+
+
 def _task_of_row(r: sqlite3.Row, tags: Sequence[str], vector: np.ndarray | None) -> Task:
     """The Task of a checked task row (the one row -> Task conversion)."""
     return Task(
@@ -680,6 +689,7 @@ def _task_of_row(r: sqlite3.Row, tags: Sequence[str], vector: np.ndarray | None)
         tags=tuple(tags),
         created_time=_ts(r["created"]),
         updated_time=_ts(r["updated"]),
+        output_info=_output_info_of(r["output_info"]),
     )
 
 

@@ -54,10 +54,12 @@ from fute_client.types import (
     Filter,
     Hit,
     ItemError,
+    OutputInfo,
     Page,
     QueryTarget,
     Ranking,
     ServerInfo,
+    Similarity,
     Snapshot,
     Space,
     SpaceIdentity,
@@ -72,7 +74,7 @@ from server.embedding_upload import embedding_space_of
 from server.store import hubness, snapshots
 from server.store.faiss_index import SpaceIndex, gpu_count, invalid_rows, resolve_device
 from server.store.filters import compile_filter
-from server.store.hubness import NeighbourChange, NeighbourTable, Similarity
+from server.store.hubness import NeighbourChange, NeighbourTable
 from server.store.metadata import MetadataDB, SpaceRow, StoreCorruptedError, check_copy
 from server.store.rwlock import RWLock
 from server.store.source_ranking import annotate
@@ -137,6 +139,50 @@ def _split_unindexable(tasks: list[Task]) -> tuple[list[Task], list[ItemError]]:
     return [t for i, t in enumerate(tasks) if i not in bad], errors
 
 
+def _check_output_info(info: OutputInfo, what: str) -> OutputInfo:
+    """``info`` with plain int and float values, or InvalidArgumentError naming the field
+    that is out of its range."""
+    try:
+        info = OutputInfo(
+            n=int(info.n),
+            n_answers=int(info.n_answers),
+            answer_entropy=float(info.answer_entropy),
+            majority_share=float(info.majority_share),
+            majority_index=int(info.majority_index),
+            spread=float(info.spread),
+            source_mi=None if info.source_mi is None else float(info.source_mi),
+            source_nmi=None if info.source_nmi is None else float(info.source_nmi),
+        )
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidArgumentError(f"{what}: output_info holds a value that is not a number ({exc})") from exc
+    unit = {
+        "answer_entropy": info.answer_entropy,
+        "majority_share": info.majority_share,
+        "spread": info.spread,
+        "source_nmi": info.source_nmi,
+    }
+    for name, value in unit.items():
+        if value is not None and not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise InvalidArgumentError(f"{what}: output_info.{name} must be in [0, 1], got {value}")
+    if info.source_mi is not None and not (math.isfinite(info.source_mi) and info.source_mi >= 0.0):
+        raise InvalidArgumentError(
+            f"{what}: output_info.source_mi must be finite and >= 0, got {info.source_mi}"
+        )
+    if (info.source_mi is None) != (info.source_nmi is None):
+        raise InvalidArgumentError(
+            f"{what}: output_info.source_mi and source_nmi are set together or not at all"
+        )
+    if info.n < 1 or info.n_answers < 1:
+        raise InvalidArgumentError(
+            f"{what}: output_info.n and n_answers must be >= 1, got {info.n} and {info.n_answers}"
+        )
+    if not 0 <= info.majority_index < info.n_answers:
+        raise InvalidArgumentError(
+            f"{what}: output_info.majority_index must be in [0, {info.n_answers}), got {info.majority_index}"
+        )
+    return info
+
+
 def _check_task(task: Task, dim: int) -> Task:
     """A task ready to store, or InvalidArgumentError saying what is wrong."""
     size = len(task.id.encode())
@@ -146,6 +192,14 @@ def _check_task(task: Task, dim: int) -> Task:
         raise InvalidArgumentError(f"task {task.id!r} has no vector")
     if task.kind not in TASK_KINDS:
         raise InvalidArgumentError(f"task {task.id!r}: unknown kind {task.kind!r}; valid: {TASK_KINDS}")
+    if task.output_info is not None:
+        if task.kind == "dataset":
+            raise InvalidArgumentError(
+                f"task {shown(task.id)}: output_info describes a model's outputs; this task is a dataset"
+            )
+        info = _check_output_info(task.output_info, f"task {shown(task.id)}")
+    else:
+        info = None
     vector = _check_vector(task.vector, dim, f"vector of task {shown(task.id)}", unit_test=False)
     return Task(
         id=task.id,
@@ -156,6 +210,7 @@ def _check_task(task: Task, dim: int) -> Task:
         label_names=tuple(task.label_names),
         source=task.source,
         tags=tuple(sorted(set(task.tags))),
+        output_info=info,
     )
 
 
@@ -263,7 +318,7 @@ def build_neighbours(
             live,
             indexes[row.name],
             db.vectors,
-            exact=row.backend == "flat",
+            exact=indexes[row.name].exact,
             space=row.name,
         )
         db.save_neighbours(computed)
@@ -641,7 +696,7 @@ class TaskStore:
             index.remove(np.asarray(removed, np.int64))
             index.add(np.asarray(added, np.int64), vectors)
             change = hubness.plan_upsert(
-                table, index, added, vectors, removed, self._db.vectors, exact=row.backend == "flat"
+                table, index, added, vectors, removed, self._db.vectors, exact=index.exact
             )
             self._db.write_neighbours(change.lists)
 

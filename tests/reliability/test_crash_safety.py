@@ -23,7 +23,7 @@ from reliability_kit import assert_space_consistent
 
 from fute_client import TaskSearchClient
 from fute_client.errors import TaskSearchError
-from fute_client.types import Task, TaskSource
+from fute_client.types import OutputInfo, Task, TaskSource
 from server.config import StoreConfig
 from server.store import StoreCorruptedError, TaskStore
 from server.store.metadata import SCHEMA_VERSION
@@ -262,6 +262,7 @@ def _tamper(store: Path, sql: str) -> None:
         "UPDATE tasks SET dataset_path = 'data/other' WHERE id = 'a'",
         "UPDATE tasks SET model = 'gpt2' WHERE id = 'a'",
         "UPDATE tasks SET prompt = 'x' WHERE id = 'a'",
+        "UPDATE tasks SET output_info = '' WHERE id = 'a'",
         "UPDATE tasks SET created = created + 1 WHERE id = 'a'",
         "UPDATE task_tags SET tag = 'nlq' WHERE tag = 'nlp'",
         "DELETE FROM task_tags WHERE tag = 'nlp'",
@@ -279,6 +280,9 @@ def test_every_metadata_field_is_covered(tmp_path: Path, sql: str) -> None:
         label_names=("neg", "pos"),
         source=TaskSource("data/sst2", "bert", "p"),
         tags=("nlp", "sentiment"),
+        output_info=OutputInfo(
+            n=10, n_answers=2, answer_entropy=0.5, majority_share=0.8, majority_index=1, spread=0.2
+        ),
     )
     with TaskStore(StoreConfig(path=store, device="cpu")) as s:
         s.create_space("s", 4)

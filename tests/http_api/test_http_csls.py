@@ -1,0 +1,87 @@
+"""CSLS and output information over the HTTP/JSON API: the same answers as gRPC, errors
+naming the field, and replies that match the served OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+from http_kit import READ, SPACE, WRITE, Served, http
+
+S = f"/api/v1/spaces/{SPACE}"
+
+
+def _schema_of(served: Served, template: str, status: int) -> dict[str, Any]:
+    _, doc = http("GET", f"{served.base}/api/v1/openapi.json")
+    response = doc["paths"][template]["post"]["responses"][str(status)]
+    return {**response["content"]["application/json"]["schema"], "components": doc["components"]}
+
+
+def test_similar_and_rank_by_csls_match_grpc(served: Served) -> None:
+    body = {"queries": [{"id": "sms_spam"}], "k": 4, "similarity": "csls", "csls_k": 3}
+    status, reply = http("POST", f"{served.base}{S}/similar", body, token=READ)
+    assert status == 200
+    jsonschema.validate(reply, _schema_of(served, "/api/v1/spaces/{space}/similar", 200))
+    (want,) = served.client.search(SPACE, ["sms_spam"], k=4, similarity="csls", csls_k=3)
+    got = reply["results"][0]["hits"]
+    assert [h["id"] for h in got] == [h.id for h in want]
+    assert [h["score"] for h in got] == pytest.approx([h.score for h in want], abs=1e-6)  # gRPC: float32
+    cosine = served.client.search(SPACE, ["sms_spam"], k=4)[0]
+    assert [h["score"] for h in got] != [h.score for h in cosine]  # CSLS values, not cosines
+    status, reply = http(
+        "POST",
+        f"{served.base}{S}/rank",
+        {"target": {"id": "sms_spam"}, "k": 3, "similarity": "csls"},
+        token=READ,
+    )
+    assert status == 200
+    want_rank = served.client.rank_sources(SPACE, "sms_spam", k=3, similarity="csls")
+    assert [h["id"] for h in reply["ranking"]] == [h.id for h in want_rank]
+    assert [h["p_help"] for h in reply["ranking"]] == pytest.approx([h.p_help for h in want_rank], abs=1e-6)
+
+
+def test_bad_csls_requests_are_400_naming_the_field(served: Served) -> None:
+    for body, message in (
+        (
+            {"queries": [{"id": "sms_spam"}], "k": 2, "similarity": "csls", "csls_k": 51},
+            "csls_k must be in [1, 50]",
+        ),
+        ({"queries": [{"id": "sms_spam"}], "k": 2, "csls_k": 2}, "csls_k applies to similarity 'csls' only"),
+        ({"queries": [{"id": "sms_spam"}], "k": 2, "similarity": "l2"}, "$.similarity"),
+    ):
+        status, reply = http("POST", f"{served.base}{S}/similar", body, token=READ)
+        assert status == 400, reply
+        assert message in reply["error"]["message"]
+
+
+def test_output_info_travels_over_json(served: Served) -> None:
+    info = {
+        "n": 100,
+        "n_answers": 2,
+        "answer_entropy": 0.05,
+        "majority_share": 0.99,
+        "majority_index": 0,
+        "spread": 0.01,
+        "source_mi": None,
+        "source_nmi": None,
+    }
+    vector = [0.1] * served.client.describe_space(SPACE).dim
+    task = {"id": "quiet-model", "vector": vector, "metadata": {"kind": "model", "output_info": info}}
+    status, reply = http("POST", f"{served.base}{S}/tasks/upsert", {"tasks": [task]}, token=WRITE)
+    assert (status, reply["upserted"]) == (200, 1), reply
+    try:
+        status, reply = http(
+            "POST", f"{served.base}{S}/tasks/get", {"ids": ["quiet-model", "sms_spam"]}, token=READ
+        )
+        assert status == 200
+        by_id = {t["id"]: t["metadata"]["output_info"] for t in reply["tasks"]}
+        assert by_id == {"quiet-model": info, "sms_spam": None}
+        stored = served.client.get(SPACE, ["quiet-model"])[0].output_info
+        assert stored is not None and stored.answer_entropy == 0.05
+        body = {"queries": [{"vector": vector}], "k": 1}
+        status, reply = http("POST", f"{served.base}{S}/similar", body, token=READ)
+        jsonschema.validate(reply, _schema_of(served, "/api/v1/spaces/{space}/similar", 200))
+        assert reply["results"][0]["hits"][0]["metadata"]["output_info"] == info
+    finally:
+        served.client.delete(SPACE, ids=["quiet-model"])
