@@ -18,6 +18,7 @@ import numpy as np
 from fute_client import conversions as cv
 from fute_client._generated.fute.v1 import task_search_pb2 as pb
 from fute_client._generated.fute.v1 import task_search_pb2_grpc as pb_grpc
+from fute_client.errors import InvalidArgumentError
 from fute_client.types import (
     Filter,
     Hit,
@@ -220,6 +221,16 @@ def list_tasks(
     return Call("ListTasks", req, cv.page_from_proto)
 
 
+def _set_csls_k(req: pb.FindSimilarTasksRequest | pb.RankSourceTasksRequest, csls_k: int | None) -> None:
+    """Set ``csls_k`` when given; a value no uint32 holds is INVALID_ARGUMENT here (the
+    server checks the range it serves)."""
+    if csls_k is None:
+        return
+    if not 0 <= csls_k <= 0xFFFFFFFF:
+        raise InvalidArgumentError(f"csls_k must be a positive integer, got {csls_k}")
+    req.csls_k = csls_k
+
+
 def search(
     space: str,
     queries: Sequence[QueryTarget] | np.ndarray,
@@ -239,8 +250,7 @@ def search(
         with_vectors=with_vectors,
         similarity=cv.similarity_to_proto(similarity),  # type: ignore[arg-type]
     )
-    if csls_k is not None:
-        req.csls_k = csls_k
+    _set_csls_k(req, csls_k)
     if score_threshold is not None:
         req.score_threshold = score_threshold
     if expected_identity is not None:
@@ -268,8 +278,7 @@ def rank_sources(
         k=k,
         similarity=cv.similarity_to_proto(similarity),  # type: ignore[arg-type]
     )
-    if csls_k is not None:
-        req.csls_k = csls_k
+    _set_csls_k(req, csls_k)
     if expected_identity is not None:
         req.expected_identity.CopyFrom(cv.identity_to_proto(expected_identity))
     return Call("RankSourceTasks", req, cv.ranking_from_proto)

@@ -352,6 +352,8 @@ def test_store_and_grpc_answer_csls_alike(api: TaskSearchAPI) -> None:
         api.search("s", ["task-0004"], k=5, similarity="csls", csls_k=0)
     with pytest.raises(InvalidArgumentError, match="csls_k applies to similarity 'csls' only"):
         api.rank_sources("s", "task-0004", csls_k=3)
+    with pytest.raises(InvalidArgumentError, match=r"csls_k must be .*got -1"):  # never a ValueError
+        api.search("s", ["task-0004"], k=5, similarity="csls", csls_k=-1)
 
 
 def test_an_unknown_similarity_enum_value_is_invalid_argument(

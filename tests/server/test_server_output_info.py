@@ -204,6 +204,7 @@ def test_cli_csls_options(
     for bad, message in (
         (["--similarity", "csls", "--csls-k", "0"], "csls_k must be in [1, 50], got 0"),
         (["--csls-k", "4"], "csls_k applies to similarity 'csls' only"),
+        (["--similarity", "csls", "--csls-k", "-1"], "csls_k must be a positive integer, got -1"),
     ):
         assert fute_main(["rank", *base, *bad]) == 2
         err = capsys.readouterr().err
