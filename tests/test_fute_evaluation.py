@@ -181,3 +181,23 @@ def test_seed_agreement_is_the_spearman_of_two_seeds(tmp_path: Path) -> None:
     assert gt.seed_agreement() == pytest.approx(0.8)
     one_seed = load_ground_truth(_write_truth(tmp_path / "one.jsonl", [r for r in rows if r["seed"] == 0]))
     assert math.isnan(one_seed.seed_agreement())
+
+
+def test_csls_similarities_equal_the_csls_matrix_when_targets_are_the_sources() -> None:
+    from fute.evaluation.ground_truth import GroundTruth
+    from fute.evaluation.rankings import csls_similarities
+    from fute.similarity import cosine_matrix, csls_matrix
+
+    rng = np.random.default_rng(4)
+    space = EmbeddingSpace("s", "0" * 16, "fim", "{}", 6)
+    names = ["a", "b", "c", "d", "e"]
+    embs = {n: _embedding(n, rng.normal(size=6), space) for n in names}
+    runs: dict[tuple[str | None, str], dict[int, float]] = {
+        (s, t): {0: 0.5} for t in names for s in names if s != t
+    }
+    got = csls_similarities(embs, embs, GroundTruth(runs), k=2)
+    want = csls_matrix(cosine_matrix([embs[n] for n in names]), 2)
+    for i, t in enumerate(names):
+        for j, s in enumerate(names):
+            if s != t:
+                assert got[t][s] == pytest.approx(want[i, j], abs=1e-6)

@@ -45,6 +45,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from fute.evaluation.ground_truth import load_ground_truth
     from fute.evaluation.rankings import (
+        csls_similarities,
         embedding_similarities,
         evaluate_ranker,
         oracle_scores,
@@ -69,6 +70,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ConfigError(f"ranker {name!r} ({target_dir}, {source_dir}): {exc}") from None
         sims_by_ranker[name] = sims
+        for k in args.csls:
+            label = f"{name} csls@{k}"
+            results.append(evaluate_ranker(label, csls_similarities(targets, sources, gt, k), gt))
         norms_by_ranker[name] = {
             s: float(np.linalg.norm(e.vector.astype(np.float64))) for s, e in sources.items()
         }
@@ -214,6 +218,15 @@ def register_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="judge the transfer predictor (predicted gain, P(help)) on the first ranker's "
         "similarities, fit leaving one target out, with this feature set "
         f"({', '.join(FEATURE_SETS)}; the store serves z+prior); repeatable",
+    )
+    p.add_argument(
+        "--csls",
+        type=int,
+        action="append",
+        default=[],
+        metavar="K",
+        help="also rank every ranker's candidates by CSLS over K nearest tasks (hub-aware, as "
+        "FindSimilarTasks/RankSourceTasks similarity=csls), named 'NAME csls@K' (repeatable)",
     )
     p.add_argument("--l2", type=float, default=1.0, help="penalty of the predictor's fits (default 1.0)")
     p.add_argument(

@@ -150,6 +150,32 @@ def embedding_similarities(
     return {t: {s: targets[t].cosine(sources[s]) for s in gt.sources(t)} for t in gt.targets}
 
 
+def csls_similarities(
+    targets: Mapping[str, TaskEmbedding], sources: Mapping[str, TaskEmbedding], gt: GroundTruth, k: int
+) -> dict[str, dict[str, float]]:
+    """:func:`embedding_similarities` made hub-aware, as a store of the sources would:
+    CSLS(t, s) = 2 cos(t, s) - r(t) - r(s), r(s) the mean cosine of source s to its ``k``
+    nearest other sources, r(t) the target's mean cosine to its ``k`` nearest sources
+    (itself left out where it is also a source).
+
+    Raises:
+        FuteError: k < 1. ValueError / SpaceMismatchError as :func:`embedding_similarities`.
+    """
+    from fute.similarity import cosine_matrix, neighbourhood_radius
+
+    cos = embedding_similarities(targets, sources, gt)
+    names = sorted(sources)
+    radius = dict(
+        zip(names, neighbourhood_radius(cosine_matrix([sources[n] for n in names]), k), strict=True)
+    )
+    out = {}
+    for t in gt.targets:
+        others = np.array([targets[t].cosine(sources[n]) for n in names if n != t])
+        r_t = float(np.sort(others)[::-1][: min(k, len(others))].mean()) if len(others) else 0.0
+        out[t] = {s: 2.0 * c - r_t - radius[s] for s, c in cos[t].items()}
+    return out
+
+
 def paired_differences(
     chosen: RankerResult, other: RankerResult, resamples: int = 4000
 ) -> dict[str, tuple[float, float, float]]:
