@@ -35,10 +35,11 @@ from fute_client.errors import (
     TaskSearchError,
     UnavailableError,
 )
-from fute_client.types import Filter, Hit, Space
+from fute_client.types import Filter, Hit, Similarity, Space
 from server.dataset_query import FileOptions, embed_path_for_space, indexed_copy, without_ids
 from server.echo import shown
 from server.http_api.status import InternalError
+from server.store.hubness import check_similarity
 
 if TYPE_CHECKING:
     from fute.surrogate import Surrogate
@@ -91,6 +92,8 @@ class Job:
     candidate_filter: Filter | None
     options: FileOptions
     path: Path
+    similarity: Similarity = "cosine"
+    csls_k: int | None = None
     state: JobState = "queued"
     stage: str = "queued"
     started: float = field(default_factory=time.monotonic)
@@ -162,11 +165,21 @@ class DatasetJobs:
         )
 
     def submit(
-        self, space_name: str, filename: str, data: bytes, options: FileOptions, k: int, flt: Filter | None
+        self,
+        space_name: str,
+        filename: str,
+        data: bytes,
+        options: FileOptions,
+        k: int,
+        flt: Filter | None,
+        *,
+        similarity: Similarity = "cosine",
+        csls_k: int | None = None,
     ) -> Job:
         """Check the space and the file now (4xx errors), then queue the embedding."""
         store = self._store_of()
         store._check_k(k, allow_zero=True)  # the limit rank_sources applies, before any work
+        check_similarity(similarity, csls_k)  # and its similarity arguments
         space = store.describe_space(space_name)
         if space.identity is None:
             raise FailedPreconditionError(
@@ -179,7 +192,9 @@ class DatasetJobs:
         try:
             path.write_bytes(data)
             rows = self._rows(path, folder, options)
-            job = Job(secrets.token_urlsafe(12), space_name, name, rows, k, flt, options, path)
+            job = Job(
+                secrets.token_urlsafe(12), space_name, name, rows, k, flt, options, path, similarity, csls_k
+            )
             with self._lock:
                 pending = sum(j.state in ("queued", "running") for j in self._jobs.values())
                 if pending >= self._max_pending:
@@ -254,6 +269,8 @@ class DatasetJobs:
                 candidate_filter=without_ids(job.candidate_filter, indexed_copy(store, job.space, query)),
                 k=job.k,
                 expected_identity=query.identity,
+                similarity=job.similarity,
+                csls_k=job.csls_k,
             )
             with self._lock:
                 job.ranking = list(ranking)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from fute_client.errors import ResourceExhaustedError
-from fute_client.types import Condition, Filter, ServerInfo
+from fute_client.types import SIMILARITIES, Condition, Filter, ServerInfo
 from server.dataset_query import FileOptions
 from server.http_api import json_types as jt
 from server.http_api.task_map import cluster_order, task_map
@@ -263,7 +263,16 @@ def _rank_dataset(api: Api, req: Request) -> Json:
     )
     kind = q.get("kind", "dataset")
     flt = None if kind == "any" else Filter(must=(Condition("kind", (kind,)),))
-    job = api.jobs.submit(req.params["space"], q["filename"], req.body, options, int(q.get("k", 0)), flt)
+    job = api.jobs.submit(
+        req.params["space"],
+        q["filename"],
+        req.body,
+        options,
+        int(q.get("k", 0)),
+        flt,
+        similarity=q.get("similarity", "cosine"),
+        csls_k=q.get("csls_k"),
+    )
     return _job_json(api, job)
 
 
@@ -295,6 +304,8 @@ _UPLOAD_PARAMS = (
     QueryParam("text_field", "string", "column of the text (default text)"),
     QueryParam("pair_field", "string", "column of the second text (default text_pair)"),
     QueryParam("label_field", "string", "column of the label (default label)"),
+    QueryParam("similarity", "string", "rank by cosine (default) or csls", enum=SIMILARITIES),
+    QueryParam("csls_k", "integer", "csls only: neighbours of r, 1-50 (default 10)", minimum=0),
 )
 
 SPACE = "/api/v1/spaces/{space}"

@@ -3,11 +3,13 @@ naming the field, and replies that match the served OpenAPI document."""
 
 from __future__ import annotations
 
+import gzip
+import time
 from typing import Any
 
 import jsonschema
 import pytest
-from http_kit import READ, SPACE, WRITE, Served, http
+from http_kit import READ, SPACE, SUITE_DATA, WRITE, Served, http
 
 S = f"/api/v1/spaces/{SPACE}"
 
@@ -85,3 +87,36 @@ def test_output_info_travels_over_json(served: Served) -> None:
         assert reply["results"][0]["hits"][0]["metadata"]["output_info"] == info
     finally:
         served.client.delete(SPACE, ids=["quiet-model"])
+
+
+def _finished(served: Served, job: dict[str, Any]) -> dict[str, Any]:
+    deadline = time.monotonic() + 90
+    while job["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+        _, job = http("GET", f"{served.base}/api/v1/jobs/{job['job']}")
+    return job
+
+
+def test_rank_dataset_by_csls(served_open: Served) -> None:
+    raw = gzip.decompress((SUITE_DATA / "trec_coarse" / "dev.jsonl.gz").read_bytes())
+    url = f"{served_open.base}{S}/rank_dataset?filename=q.jsonl&k=5&max_examples=24"
+    status, reply = http("POST", f"{url}&similarity=csls&csls_k=0", raw=raw)
+    assert (
+        status == 400 and "csls_k must be in [1, 50], got 0" in reply["error"]["message"]
+    )  # before any work
+    status, reply = http("POST", f"{url}&similarity=l2", raw=raw)
+    assert status == 400 and "similarity" in reply["error"]["message"]
+    jobs = {}
+    for similarity in ("cosine", "csls"):
+        status, job = http(
+            "POST", f"{url}&similarity={similarity}&csls_k=3" if similarity == "csls" else url, raw=raw
+        )
+        assert status == 202, job
+        jobs[similarity] = _finished(served_open, job)
+        assert jobs[similarity]["state"] == "done", jobs[similarity]["error"]
+    by_cos = [h["score"] for h in jobs["cosine"]["ranking"]]
+    by_csls = [h["score"] for h in jobs["csls"]["ranking"]]
+    assert by_csls == sorted(by_csls, reverse=True) and len(by_csls) == 5
+    assert by_csls != by_cos
+    assert all(h["p_help"] is not None for h in jobs["csls"]["ranking"])
