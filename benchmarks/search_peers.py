@@ -196,9 +196,11 @@ class ServerBackend:
         self.omp_threads = omp_threads
         self.root = root
         self.cosine_only = cosine_only
+        t0 = time.perf_counter()
         self.proc = self._start()
         self.client = TaskSearchClient(self.target, timeout=600.0)
         self._until_up(lambda: self.client.create_space("bench", dim, backend=backend))
+        self.empty_start_s = time.perf_counter() - t0  # process start, imports, empty store
         self._workers: list[Any] = []
 
     def _start(self) -> subprocess.Popen[bytes]:
@@ -404,6 +406,7 @@ class Row:
     rss_mib: float = 0.0
     start_s: float = 0.0  # server: seconds from a restart on the stored data to its first answer
     start_rss_mib: float = 0.0  # server: resident memory of the restarted process
+    start_empty_s: float = 0.0  # server: the same start on an empty store (imports, no data)
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     qps: dict[int, float] = field(default_factory=dict)  # concurrent clients -> queries/s
@@ -550,6 +553,7 @@ def measure(
         row.rss_mib = (tree_rss(backend.pids()) - rss0) / 2**20
         log.info("%s n=%d dim=%d: ingest %.1fs, +%.0f MiB", row.label, n, dim, row.ingest_s, row.rss_mib)
         if isinstance(backend, ServerBackend):
+            row.start_empty_s = backend.empty_start_s
             row.start_s, row.start_rss_mib = backend.restart()
             log.info("%s restarted in %.1fs, %.0f MiB", row.label, row.start_s, row.start_rss_mib)
         row.recall = recall(backend.search_batch(queries, args.k), truth)
@@ -672,9 +676,14 @@ def format_rows(rows: list[Row], clients: Sequence[int], batch: int, bw: Bandwid
                     + f" {(f'{b:7.2f}' if r.batch_qps else '      -')}"
                 )
         if servers:
-            out.append("server start-up on the stored data (restart after the ingest): seconds, resident MiB")
+            out.append(
+                "server start-up on the stored data (restart after the ingest; empty: the first start,"
+                " on an empty store): seconds until it answers, resident MiB"
+            )
             for r in servers:
-                out.append(f"  {r.label:<19} {r.start_s:7.2f} s {r.start_rss_mib:8.0f} MiB")
+                out.append(
+                    f"  {r.label:<19} {r.start_s:7.2f} s (empty {r.start_empty_s:5.2f} s) {r.start_rss_mib:8.0f} MiB"
+                )
         server = next((r for r in ok if r.label == "server"), None)
         peers = [r for r in ok if r.system in ("qdrant", "milvus")]
         if server is not None and peers:

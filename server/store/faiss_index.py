@@ -42,6 +42,10 @@ EXACT_SUBSET_MAX = 4096
 # Rebuild an HNSW graph once this share of its entries are tombstones.
 HNSW_REBUILD_FRACTION = 0.25
 
+# Queries from which a flat search scores the batch with BLAS. Measured at 1 thread (50k x
+# 1,024 and 20k x 4,096): BLAS is 2.3x slower for 1 query, level at 2, and 2.1-2.3x (4) and
+# 4.1x (8) faster per query; FAISS's default switches only at 125 queries of 1,024 dims.
+BLAS_MIN_QUERIES = 4
 # Exact backends (every result is float32 exact search's); the others are approximate.
 EXACT_BACKENDS: tuple[Backend, ...] = ("flat", "flat_fp16", "flat_sq8")
 # The scalar quantiser of each reduced-precision exact backend.
@@ -55,13 +59,18 @@ BYTES_PER_VALUE: dict[str, int] = {"flat": 4, "flat_fp16": 2, "flat_sq8": 1}
 # query at 100k x 1,024 clustered vectors (benchmarks/index_recall.py); then x4 per round.
 _FIRST_CANDIDATES: dict[str, tuple[int, int]] = {"flat_fp16": (2, 8), "flat_sq8": (4, 16)}
 _CANDIDATE_GROWTH = 4
-# SQ8: retrain the per-dimension ranges from the stored vectors once a vector added since
-# training has a residual this many times the training set's largest (out-of-range values
-# are clamped, so results stay exact, but the certifying bound and the candidates grow),
-# and while the training set was small, once the space doubled.
+# SQ8 retrains its per-dimension ranges from the stored vectors (a rebuild: O(n)) once the
+# space has doubled since training, or grown by a quarter while a vector added since has a
+# residual this many times the training set's largest: values outside the ranges are
+# clamped, so results stay exact, but the certifying bound (and so the candidates) grows.
+# Rebuilds after a fixed share of growth keep a bulk load's total rebuild work O(n).
 SQ8_RETRAIN_RESIDUAL = 2.0
-SQ8_FULL_TRAINING = 65_536
+SQ8_RETRAIN_GROWTH = 2.0
+SQ8_RESIDUAL_RETRAIN_GROWTH = 1.25
 
+# Norms of stored rows re-scored in float32 directly (squares far inside float32's range);
+# rows outside are normalised in float64 first (``normalise``).
+_SAFE_NORMS = (1e-15, 1e15)
 # vec_ids -> (the stored float32 vectors, any scale, of those still stored, in order; a
 # mask of which are). A row can be gone while the index still holds it: inside a delete's
 # transaction, before the index drops the entry; such entries are left out of results.
@@ -306,9 +315,10 @@ class SpaceIndex:
         if self.backend == "ivf" and self._trained_nlist < self.params.ivf_nlist:
             return self.ntotal // 39 >= 4 * self._trained_nlist
         if self.backend == "flat_sq8" and self._trained_n:
-            if self._max_residual > SQ8_RETRAIN_RESIDUAL * self._trained_residual:
+            if self.ntotal >= SQ8_RETRAIN_GROWTH * self._trained_n:
                 return True
-            return self._trained_n < SQ8_FULL_TRAINING and self.ntotal >= 2 * self._trained_n
+            clamped = self._max_residual > SQ8_RETRAIN_RESIDUAL * self._trained_residual
+            return clamped and self.ntotal >= SQ8_RESIDUAL_RETRAIN_GROWTH * self._trained_n
         return False
 
     # ---------------------------------------------------------------- search
@@ -340,6 +350,12 @@ class SpaceIndex:
         return found
 
     def _search_faiss(self, q: np.ndarray, k: int, selector: Any) -> tuple[np.ndarray, np.ndarray]:
+        if self.backend == "flat":
+            # FAISS scores a batch with BLAS (one pass over the vectors for all queries) once
+            # queries x dim reaches this process-wide threshold, 128,000 by default: 125
+            # queries at 1,024 dims. Set here per call to BLAS_MIN_QUERIES x dim (a race
+            # between spaces of different dims only picks the other, equally exact, kernel).
+            _faiss.cvar.distance_compute_blas_threshold = BLAS_MIN_QUERIES * self.dim
         if selector is None:
             scores, ids = self._index.search(q, k)
         else:
@@ -362,8 +378,11 @@ class SpaceIndex:
             wanted = np.unique(cand[cand >= 0])
             found, present = self.fetch(wanted)
             wanted = wanted[np.asarray(present, dtype=bool)]
-            stored = np.asarray(found, dtype=np.float64).reshape(len(wanted), self.dim)
-            stored /= np.linalg.norm(stored, axis=1, keepdims=True)
+            stored = np.asarray(found, dtype=np.float32).reshape(len(wanted), self.dim)
+            with np.errstate(over="ignore", under="ignore"):  # checked just below
+                norms = np.linalg.norm(stored, axis=1)
+            if not np.all((norms > _SAFE_NORMS[0]) & (norms < _SAFE_NORMS[1])):
+                stored, norms = normalise(stored), np.ones(len(stored), np.float32)
             unsettled: list[int] = []
             for row, qi in enumerate(pending.tolist()):
                 valid = cand[row] >= 0
@@ -374,7 +393,7 @@ class SpaceIndex:
                     ids, pos = ids[here], pos[here]
                 else:
                     ids, pos = ids[:0], pos[:0]
-                exact = stored[pos] @ q[qi].astype(np.float64)
+                exact = (stored[pos] @ q[qi]) / norms[pos]
                 order = np.argsort(-exact, kind="stable")[:k]
                 # Every allowed vector was a candidate (FAISS padded with -1), or the k-th
                 # cosine is one no unfetched vector can beat.

@@ -67,36 +67,45 @@ def test_sq8_values_outside_the_trained_ranges_are_clamped_and_still_exact() -> 
     stored = np.concatenate([small, outliers])
     index.add(np.arange(400, 420), outliers)
     assert index.error_bound() > 2 * trained_bound  # clamped: the certified bound grew
-    assert index.needs_rebuild()  # and the store will retrain the ranges from its rows
+    assert not index.needs_rebuild()  # 5% more vectors: not yet worth an O(n) retrain
     tasks = [Task(id=str(i), vector=v) for i, v in enumerate(stored)]
     for q in np.concatenate([outliers[:5], small[:5], rng.normal(size=(5, dim)).astype(np.float32)]):
         scores, ids = index.search(q[None, :], 10)
         expected = brute_force(stored, tasks, q, 10)
         assert [str(i) for i in ids[0]] == [e[0] for e in expected]
         np.testing.assert_allclose(scores[0], [e[1] for e in expected], atol=1e-6)
+    filler = rng.normal(size=(80, dim)).astype(np.float32)
+    index.add(np.arange(420, 500), filler)
+    assert index.needs_rebuild()  # a quarter more since training: the store retrains
 
 
 def test_sq8_store_retrains_after_out_of_range_upserts(tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     dim = 16
+    first = rng.normal(size=(300, dim)).astype(np.float32)
+    wide = rng.normal(size=(10, dim)).astype(np.float32) * 0.1
+    wide[:, 0] = 5.0  # every one far beyond dimension 0's trained range
+    more = rng.normal(size=(90, dim)).astype(np.float32)
+    tasks = [Task(id=f"a{i}", vector=v) for i, v in enumerate(first)]
+    tasks += [Task(id=f"b{i}", vector=v) for i, v in enumerate(wide)]
+    tasks += [Task(id=f"c{i}", vector=v) for i, v in enumerate(more)]
+    vectors = np.concatenate([first, wide, more])
     with TaskStore(StoreConfig(path=tmp_path / "s", device="cpu")) as store:
         store.create_space("s", dim, backend="flat_sq8")
-        first = rng.normal(size=(300, dim)).astype(np.float32)
-        store.upsert("s", [Task(id=f"a{i}", vector=v) for i, v in enumerate(first)])
+        store.upsert("s", tasks[:300])
         bound = store._indexes["s"].error_bound()
-        wide = rng.normal(size=(10, dim)).astype(np.float32) * 0.1
-        wide[:, 0] = 5.0  # every one far beyond dimension 0's trained range
-        store.upsert("s", [Task(id=f"b{i}", vector=v) for i, v in enumerate(wide)])
-        index = store._indexes["s"]
-        assert not index.needs_rebuild() and index.ntotal == 310
-        assert index.error_bound() < 4 * bound  # retrained on all 310: no clamping left
-        vectors = np.concatenate([first, wide])
-        tasks = [Task(id=f"a{i}", vector=v) for i, v in enumerate(first)]
-        tasks += [Task(id=f"b{i}", vector=v) for i, v in enumerate(wide)]
-        for q in vectors[::31]:
+        store.upsert("s", tasks[300:310])  # clamped: still exact, the bound grew
+        assert store._indexes["s"].error_bound() > 2 * bound
+        for q in vectors[:310:31]:
             hits = store.search("s", [q], k=8)[0]
-            expected = brute_force(vectors, tasks, q, 8)
-            assert [h.id for h in hits] == [e[0] for e in expected]
+            assert [h.id for h in hits] == [e[0] for e in brute_force(vectors[:310], tasks[:310], q, 8)]
+        store.upsert("s", tasks[310:])  # a quarter more tasks: the ranges are retrained
+        index = store._indexes["s"]
+        assert not index.needs_rebuild() and index.ntotal == 400
+        assert index.error_bound() < 4 * bound  # trained on all 400: nothing clamped
+        for q in vectors[::37]:
+            hits = store.search("s", [q], k=8)[0]
+            assert [h.id for h in hits] == [e[0] for e in brute_force(vectors, tasks, q, 8)]
 
 
 @pytest.mark.parametrize("backend", QUANTISED)
