@@ -5,8 +5,9 @@ In one process, one store, one run (so the ratios are fair on a noisy machine):
 - ``search``: ``TaskStore.search`` of one target vector, k = 10 (FindSimilarTasks);
 - ``rank``: ``TaskStore.rank_sources`` of the same target, k = 10: it retrieves every
   candidate up to ``max_k`` (1,024) by cosine, maps their ids, and predicts gain and
-  P(help) for all of them (``server.store.source_ranking.annotate``);
-- ``annotate``: the prediction step alone, on 1,024 candidates' cosines and ids.
+  P(help) for all of them and orders them by predicted gain (``server.store.source_ranking``);
+- ``predictions``: the prediction step alone (``server.store.source_ranking.predict``), on
+  1,024 candidates' cosines and ids.
 
 Per indexed source the ranking stores nothing beyond the task (its prior, where measured,
 lives in the predictor file: the size of that file per source is printed).
@@ -28,10 +29,10 @@ import numpy as np
 
 from benchmarks.common import banner
 from fute.transfer_prediction import PACKAGED, load_predictor
-from fute_client.types import Hit, Task
+from fute_client.types import Task
 from server.config import StoreConfig
 from server.store.recall import clustered_vectors
-from server.store.source_ranking import annotate
+from server.store.source_ranking import predict
 from server.store.task_store import TaskStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -69,14 +70,13 @@ def measure(n: int, dim: int, repeats: int, store_dir: Path) -> list[str]:
     m = min(n, 1024)
     scores = np.sort(np.random.default_rng(0).uniform(0.1, 0.9, m))[::-1]
     ids = [f"t{i}" for i in range(m)]
-    hits = [Hit(id=i, score=float(s), task=Task(id=i)) for i, s in zip(ids[:10], scores, strict=False)]
-    only = _times(lambda: annotate(hits, scores, ids, predictor), repeats)
+    only = _times(lambda: predict(scores, ids, predictor), repeats)
     base = float(np.percentile(search, 50))
     return [
         f"| **{n:,} x {dim}** | | | |",
         _row("search, k=10", search, base),
         _row(f"rank_sources, k=10 ({m} candidates predicted)", rank, base),
-        _row(f"annotate alone ({m} candidates)", only, base),
+        _row(f"predictions alone ({m} candidates)", only, base),
     ]
 
 

@@ -22,7 +22,7 @@ from fute.errors import FuteError
 from fute.informativeness import LOW_ENTROPY_THRESHOLD, OutputInformation
 from fute_client import TaskSearchClient
 from fute_client.errors import TaskSearchError
-from fute_client.types import SIMILARITIES, Condition, Filter, Hit, QueryTarget, SpaceIdentity
+from fute_client.types import RANK_ORDERS, SIMILARITIES, Condition, Filter, Hit, QueryTarget, SpaceIdentity
 from server.config import (
     DEFAULT_CSLS_K,
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -246,6 +246,8 @@ def _rank(args: argparse.Namespace) -> int:
             expected_identity=query.identity,
             similarity=args.similarity,
             csls_k=args.csls_k,
+            order=args.order,
+            rerank_top=args.rerank_top,
         )
     if query.dataset is not None:
         print(query.dataset.describe(args.space), file=sys.stderr)
@@ -258,12 +260,14 @@ def _rank(args: argparse.Namespace) -> int:
                     "none_expected_to_help": ranking.none_expected_to_help,
                     "advice": ranking.advice,
                     "candidates": ranking.candidates,
+                    "order": ranking.order,
                 },
                 indent=1,
             )
         )
     else:
-        _print_hits("candidate source tasks, best first:", ranking, args.similarity)
+        by = "predicted gain" if ranking.order == "predicted_gain" else args.similarity
+        _print_hits(f"candidate source tasks, best first (by {by}):", ranking, args.similarity)
         if ranking.advice:
             print(ranking.advice)
     return 0
@@ -390,6 +394,18 @@ def register(subparsers: Any) -> None:
         default="dataset",
         help="candidates of this kind (default dataset: one fine-tunes on datasets, not on a "
         "lexicon or a prompt; any: models too)",
+    )
+    p.add_argument(
+        "--order",
+        choices=RANK_ORDERS,
+        help="predicted_gain: re-order the candidates by predicted transfer gain (the server's "
+        "default); similarity: keep the --similarity order",
+    )
+    p.add_argument(
+        "--rerank-top",
+        type=int,
+        default=0,
+        help="with --order predicted_gain: re-order only the N most similar candidates (0: all)",
     )
     p.set_defaults(func=_rank)
     register_space_commands(subparsers)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from fute_client.types import RankOrder
+
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 #: CSLS (server.store.hubness): neighbours of a radius when a request names none (Conneau
 #: et al.'s k), and the most a request may name, which is also how many neighbours the
@@ -51,6 +53,9 @@ class StoreConfig:
         transfer_predictor: JSON file of the predictor of transfer gain and P(help) that
             RankSourceTasks applies (``fute.transfer_prediction``); None: the packaged one,
             calibrated on the suite's measured transfer.
+        rank_order: how RankSourceTasks orders candidates when a request does not say:
+            ``predicted_gain`` (on the suite's held-out targets it ranked better than
+            cosine, docs/evaluation.md) or ``similarity``.
     """
 
     path: Path
@@ -62,6 +67,7 @@ class StoreConfig:
     max_matrix_ids: int = 1024
     max_reply_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     transfer_predictor: Path | None = None
+    rank_order: RankOrder = "predicted_gain"
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,11 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
         identity = cv.identity_from_proto(request.identity) if request.HasField("identity") else None
         sc.check_metric(request.metric)
         space = self.store.create_space(
-            request.name, request.dim, backend=cv.backend_from_proto(request.backend), identity=identity
+            request.name,
+            request.dim,
+            backend=cv.backend_from_proto(request.backend),
+            identity=identity,
+            keep_neighbours=request.keep_neighbours,
         )
         return cv.space_to_proto(space)
 
@@ -197,6 +201,8 @@ class TaskSearchServicer(pb_grpc.TaskSearchServicer):
             expected_identity=sc.expected_identity(request),
             similarity=measure,
             csls_k=csls_k,
+            order=cv.order_from_proto(request.order),
+            rerank_top=request.rerank_top,
         )
         return cv.ranking_to_proto(ranking)
 

@@ -25,6 +25,7 @@ from fute_client.types import (
     Page,
     QueryTarget,
     Ranking,
+    RankOrder,
     ServerInfo,
     Similarity,
     Snapshot,
@@ -134,13 +135,18 @@ def server_info() -> Call[ServerInfo]:
 
 
 def create_space(
-    name: str, dim: int, backend: str = "flat", identity: SpaceIdentity | None = None
+    name: str,
+    dim: int,
+    backend: str = "flat",
+    identity: SpaceIdentity | None = None,
+    keep_neighbours: bool = False,
 ) -> Call[Space]:
     req = pb.CreateSpaceRequest(
         name=name,
         dim=dim,
         metric=pb.METRIC_COSINE,
         backend=cv.backend_to_proto(backend),  # type: ignore[arg-type]
+        keep_neighbours=keep_neighbours,
     )
     if identity is not None:
         req.identity.CopyFrom(cv.identity_to_proto(identity))
@@ -270,6 +276,8 @@ def rank_sources(
     expected_identity: SpaceIdentity | None = None,
     similarity: Similarity = "cosine",
     csls_k: int | None = None,
+    order: RankOrder | None = None,
+    rerank_top: int = 0,
 ) -> Call[Ranking]:
     req = pb.RankSourceTasksRequest(
         space=space,
@@ -277,6 +285,8 @@ def rank_sources(
         candidate_filter=cv.filter_to_proto(candidate_filter),
         k=k,
         similarity=cv.similarity_to_proto(similarity),  # type: ignore[arg-type]
+        order=cv.order_to_proto(order),  # type: ignore[arg-type]
+        rerank_top=rerank_top,
     )
     _set_csls_k(req, csls_k)
     if expected_identity is not None:

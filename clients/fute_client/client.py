@@ -23,6 +23,7 @@ from fute_client.types import (
     Page,
     QueryTarget,
     Ranking,
+    RankOrder,
     ServerInfo,
     Similarity,
     Snapshot,
@@ -89,10 +90,16 @@ class TaskSearchClient(calls.Connection):
         *,
         backend: str = "flat",
         identity: SpaceIdentity | None = None,
+        keep_neighbours: bool = False,
         timeout: float | None = None,
     ) -> Space:
-        """Create a space of ``dim``-d cosine vectors (ALREADY_EXISTS if the name is taken)."""
-        return self._run(calls.create_space(name, dim, backend, identity), timeout)
+        """Create a space of ``dim``-d cosine vectors (ALREADY_EXISTS if the name is taken).
+
+        ``keep_neighbours``: the server keeps every task's nearest other tasks, which CSLS
+        similarity needs (a CSLS request on a space without is FAILED_PRECONDITION); it
+        costs an exhaustive pass over the space on every write.
+        """
+        return self._run(calls.create_space(name, dim, backend, identity, keep_neighbours), timeout)
 
     def list_spaces(self, *, timeout: float | None = None) -> list[Space]:
         """All spaces, by name."""
@@ -215,6 +222,8 @@ class TaskSearchClient(calls.Connection):
         expected_identity: SpaceIdentity | None = None,
         similarity: Similarity = "cosine",
         csls_k: int | None = None,
+        order: RankOrder | None = None,
+        rerank_top: int = 0,
         timeout: float | None = None,
     ) -> Ranking:
         """Candidate source tasks for intermediate training on ``target``, best first.
@@ -222,10 +231,15 @@ class TaskSearchClient(calls.Connection):
         Each hit carries its score (cosine, or CSLS with ``similarity="csls"``; ``csls_k``
         as in :meth:`search`), ``predicted_gain`` and ``p_help`` (from the candidates'
         cosines either way); the ranking says whether any candidate is expected to help.
-        ``expected_identity`` as in :meth:`search`.
+        ``order``: ``"predicted_gain"`` re-orders the ``rerank_top`` most similar
+        candidates (0: all) by predicted gain, ``"similarity"`` keeps the
+        similarity order; None: the server's default (predicted gain), reported in
+        ``Ranking.order``. ``expected_identity`` as in :meth:`search`.
         """
         return self._run(
-            calls.rank_sources(space, target, candidate_filter, k, expected_identity, similarity, csls_k),
+            calls.rank_sources(
+                space, target, candidate_filter, k, expected_identity, similarity, csls_k, order, rerank_top
+            ),
             timeout,
         )
 

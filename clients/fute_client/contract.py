@@ -30,6 +30,7 @@ from fute_client.types import (
     Page,
     QueryTarget,
     Ranking,
+    RankOrder,
     ServerInfo,
     Similarity,
     Snapshot,
@@ -53,9 +54,16 @@ class TaskSearchAPI(Protocol):
         ...
 
     def create_space(
-        self, name: str, dim: int, *, backend: str = "flat", identity: SpaceIdentity | None = None
+        self,
+        name: str,
+        dim: int,
+        *,
+        backend: str = "flat",
+        identity: SpaceIdentity | None = None,
+        keep_neighbours: bool = False,
     ) -> Space:
-        """A new space; ALREADY_EXISTS when the name is taken."""
+        """A new space; ALREADY_EXISTS when the name is taken. ``keep_neighbours``: keep the
+        neighbour lists CSLS similarity needs (FAILED_PRECONDITION for CSLS without)."""
         ...
 
     def list_spaces(self) -> list[Space]:
@@ -139,8 +147,11 @@ class TaskSearchAPI(Protocol):
         expected_identity: SpaceIdentity | None = None,
         similarity: Similarity = "cosine",
         csls_k: int | None = None,
+        order: RankOrder | None = None,
+        rerank_top: int = 0,
     ) -> Ranking:
-        """Candidate sources best first (by cosine or CSLS), with predicted gain and P(help) per hit."""
+        """Candidate sources best first (by predicted gain, or by cosine or CSLS), with
+        predicted gain and P(help) per hit."""
         ...
 
     def similarity_matrix(self, space: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:

@@ -25,6 +25,7 @@ from fute_client.types import (
     Page,
     QueryTarget,
     Ranking,
+    RankOrder,
     ServerInfo,
     Similarity,
     Snapshot,
@@ -309,6 +310,7 @@ def space_to_proto(space: Space) -> pb.Space:
         space_key=space.space_key,
         task_count=space.task_count,
         created_time=_ts_to_proto(space.created_time),
+        keep_neighbours=space.keep_neighbours,
     )
     if space.identity is not None:
         msg.identity.CopyFrom(identity_to_proto(space.identity))
@@ -326,6 +328,7 @@ def space_from_proto(msg: pb.Space) -> Space:
         space_key=msg.space_key,
         task_count=msg.task_count,
         created_time=_ts_from_proto(msg, "created_time"),
+        keep_neighbours=msg.keep_neighbours,
     )
 
 
@@ -348,6 +351,36 @@ def similarity_from_proto(value: int) -> Similarity:
             f"similarity: unknown enum value {value}; valid: SIMILARITY_COSINE, SIMILARITY_CSLS"
         )
     return _SIMILARITY_FROM_PB[value]
+
+
+_ORDER_TO_PB: dict[str, int] = {
+    "predicted_gain": pb.RANK_ORDER_PREDICTED_GAIN,
+    "similarity": pb.RANK_ORDER_SIMILARITY,
+}
+_ORDER_FROM_PB: dict[int, RankOrder] = {
+    pb.RANK_ORDER_PREDICTED_GAIN: "predicted_gain",
+    pb.RANK_ORDER_SIMILARITY: "similarity",
+}
+
+
+def order_to_proto(order: str | None) -> int:
+    """The enum value of a ranking order (None: UNSPECIFIED, the server's default)."""
+    if order is None:
+        return int(pb.RANK_ORDER_UNSPECIFIED)
+    if order not in _ORDER_TO_PB:
+        raise InvalidArgumentError(f"order must be one of {tuple(_ORDER_TO_PB)}, got {order!r}")
+    return _ORDER_TO_PB[order]
+
+
+def order_from_proto(value: int) -> RankOrder | None:
+    """The order named by an enum value; None for UNSPECIFIED (the server's default)."""
+    if value == pb.RANK_ORDER_UNSPECIFIED:
+        return None
+    if value not in _ORDER_FROM_PB:
+        raise InvalidArgumentError(
+            f"order: unknown enum value {value}; valid: RANK_ORDER_PREDICTED_GAIN, RANK_ORDER_SIMILARITY"
+        )
+    return _ORDER_FROM_PB[value]
 
 
 def query_to_proto(target: QueryTarget) -> pb.Query:
@@ -399,6 +432,7 @@ def ranking_to_proto(ranking: Ranking) -> pb.RankSourceTasksResponse:
         none_expected_to_help=ranking.none_expected_to_help,
         advice=ranking.advice,
         candidates=ranking.candidates,
+        order=order_to_proto(ranking.order),  # type: ignore[arg-type]
     )
 
 
@@ -409,6 +443,7 @@ def ranking_from_proto(msg: pb.RankSourceTasksResponse) -> Ranking:
         none_expected_to_help=msg.none_expected_to_help,
         advice=msg.advice,
         candidates=int(msg.candidates),
+        order=order_from_proto(msg.order) or "similarity",
     )
 
 

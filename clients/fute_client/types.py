@@ -132,6 +132,8 @@ class Space:
     space_key: str = ""
     task_count: int = 0
     created_time: datetime | None = None
+    #: Every task's nearest other tasks are kept, so CSLS similarity can be asked.
+    keep_neighbours: bool = False
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ def space_json(space: Space) -> Json:
         "space_key": space.space_key,
         "task_count": space.task_count,
         "created_time": time_json(space.created_time),
+        "keep_neighbours": space.keep_neighbours,
     }
 
 
@@ -207,6 +208,7 @@ def ranking_json(ranking: Sequence[Hit]) -> Json:
         "ranking": [hit_json(h) for h in ranking],
         "none_expected_to_help": bool(getattr(ranking, "none_expected_to_help", False)),
         "advice": str(getattr(ranking, "advice", "")),
+        "order": str(getattr(ranking, "order", "similarity")),
     }
 
 

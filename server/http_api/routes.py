@@ -119,6 +119,7 @@ def _create_space(api: Api, req: Request) -> Json:
         int(b["dim"]),
         backend=jt.backend_from_json(b.get("backend", "")),
         identity=jt.identity_from_json(b.get("identity")),
+        keep_neighbours=bool(b.get("keep_neighbours", False)),
     )
     return jt.space_json(space)
 
@@ -190,6 +191,8 @@ def _rank(api: Api, req: Request) -> Json:
         expected_identity=jt.identity_from_json(b.get("expected_identity")),
         similarity=b.get("similarity", "cosine"),
         csls_k=b.get("csls_k"),
+        order=b.get("order"),
+        rerank_top=int(b.get("rerank_top", 0)),
     )
     return jt.ranking_json(ranking)
 

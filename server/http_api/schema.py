@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from fute_client.errors import InvalidArgumentError
-from fute_client.types import BACKENDS, FILTER_FIELDS, SIMILARITIES, TASK_KINDS
+from fute_client.types import BACKENDS, FILTER_FIELDS, RANK_ORDERS, SIMILARITIES, TASK_KINDS
 from server.config import DEFAULT_CSLS_K, MAX_CSLS_K
 from server.echo import shown
 
@@ -52,6 +52,12 @@ _SIMILARITY: Schema = {
     "enum": list(SIMILARITIES),
     "description": "cosine (the default), or csls: 2*cos(x, y) - r(x) - r(y), r the mean cosine to "
     "the csls_k nearest other tasks of the space; scores are then CSLS values",
+}
+_ORDER: Schema = {
+    "type": "string",
+    "enum": list(RANK_ORDERS),
+    "description": "predicted_gain (the server's default): candidates re-ordered by predicted transfer "
+    "gain; similarity: in the order of the similarity asked",
 }
 _CSLS_K: Schema = {
     **_U32,
@@ -94,8 +100,19 @@ SCHEMAS: dict[str, Schema] = {
             "space_key": _STR,
             "task_count": {"type": "integer"},
             "created_time": _TIME,
+            "keep_neighbours": {**_BOOL, "description": "neighbour lists kept: CSLS can be asked"},
         },
-        ("name", "dim", "metric", "backend", "identity", "space_key", "task_count", "created_time"),
+        (
+            "name",
+            "dim",
+            "metric",
+            "backend",
+            "identity",
+            "space_key",
+            "task_count",
+            "created_time",
+            "keep_neighbours",
+        ),
     ),
     "CreateSpaceRequest": _obj(
         {
@@ -104,6 +121,11 @@ SCHEMAS: dict[str, Schema] = {
             "metric": {"type": "string", "enum": ["", "cosine"]},
             "backend": {"type": "string", "enum": ["", *BACKENDS]},
             "identity": ref("SpaceIdentity"),
+            "keep_neighbours": {
+                **_BOOL,
+                "description": "keep every task's nearest other tasks, which similarity csls needs;"
+                " costs an exhaustive pass over the space on every write (default false)",
+            },
         },
         ("name", "dim"),
     ),
@@ -209,6 +231,12 @@ SCHEMAS: dict[str, Schema] = {
             "expected_identity": ref("SpaceIdentity"),
             "similarity": _SIMILARITY,
             "csls_k": _CSLS_K,
+            "order": _ORDER,
+            "rerank_top": {
+                **_U32,
+                "description": "with order predicted_gain: re-order only this many "
+                "of the most similar candidates (0, the default: all)",
+            },
         },
         ("target",),
     ),
@@ -217,6 +245,7 @@ SCHEMAS: dict[str, Schema] = {
             "ranking": _array(ref("Hit")),
             "none_expected_to_help": {"type": "boolean", "description": "no candidate reaches P(help) 0.5"},
             "advice": {"type": "string", "description": "the ranking's advice in words (may be empty)"},
+            "order": {**_ORDER, "description": "the order the ranking is in"},
         },
         ("ranking", "none_expected_to_help", "advice"),
     ),

@@ -48,6 +48,7 @@ from fute_client.errors import (
 )
 from fute_client.types import (
     BACKENDS,
+    RANK_ORDERS,
     TASK_KINDS,
     Backend,
     Condition,
@@ -58,6 +59,7 @@ from fute_client.types import (
     Page,
     QueryTarget,
     Ranking,
+    RankOrder,
     ServerInfo,
     Similarity,
     Snapshot,
@@ -71,13 +73,12 @@ from server import __version__
 from server.config import StoreConfig
 from server.echo import shown
 from server.embedding_upload import embedding_space_of
-from server.store import hubness, snapshots
+from server.store import hubness, snapshots, source_ranking
 from server.store.faiss_index import SpaceIndex, gpu_count, invalid_rows, resolve_device
 from server.store.filters import compile_filter
 from server.store.hubness import NeighbourChange, NeighbourTable
 from server.store.metadata import MetadataDB, SpaceRow, StoreCorruptedError, check_copy
 from server.store.rwlock import RWLock
-from server.store.source_ranking import annotate
 
 if TYPE_CHECKING:
     from fute_client.client import TaskSearchClient
@@ -305,13 +306,16 @@ def build_indexes(
 def build_neighbours(
     db: MetadataDB, spaces: dict[str, SpaceRow], indexes: dict[str, SpaceIndex]
 ) -> dict[str, NeighbourTable]:
-    """Every space's neighbour lists (for CSLS) from ``db``, built indexes given.
+    """The neighbour lists (for CSLS) of every space created with ``keep_neighbours``
+    from ``db``, built indexes given; other spaces have none and cost nothing here.
 
-    Lists a store lacks (schema version 2) or holds damaged are computed from the index
-    and saved, so the next start reads them (:func:`server.store.hubness.load_table`).
+    Lists such a space lacks or holds damaged are computed from the index and saved, so
+    the next start reads them (:func:`server.store.hubness.load_table`).
     """
     tables: dict[str, NeighbourTable] = {}
     for row in spaces.values():
+        if not row.keep_neighbours:
+            continue
         live = db.matching_vec_ids(row.name, *compile_filter(None))
         table, computed = hubness.load_table(
             db.iter_neighbours(row.name),
@@ -365,7 +369,8 @@ class TaskStore:
         self.device = resolve_device(config.device)
         self._spaces: dict[str, SpaceRow] = {}
         self._indexes: dict[str, SpaceIndex] = {}
-        # Per space, each task's nearest other tasks (server.store.hubness, for CSLS).
+        # Per space created with keep_neighbours (only), each task's nearest other tasks
+        # (server.store.hubness, for CSLS).
         self._neighbours: dict[str, NeighbourTable] = {}
         # Set when the store can no longer answer (see _mark_unusable); every call then
         # fails with UNAVAILABLE and ``on_unusable`` (the server's health) is told.
@@ -489,7 +494,15 @@ class TaskStore:
             space_key=row.space_key,
             task_count=self._db.count(row.name),
             created_time=datetime.fromtimestamp(row.created, tz=UTC),
+            keep_neighbours=row.keep_neighbours,
         )
+
+    def _neighbours_of(self, row: SpaceRow) -> NeighbourTable:
+        """The neighbour lists CSLS reads; FAILED_PRECONDITION for a space that keeps none."""
+        table = self._neighbours.get(row.name)
+        if table is None:
+            raise hubness.no_lists_error(row.name)
+        return table
 
     def _check_identity(
         self, row: SpaceRow, expected: SpaceIdentity | None, what: str = "the uploaded vectors"
@@ -582,7 +595,7 @@ class TaskStore:
     ) -> list[list[hubness.CslsHit]]:
         """Per query, up to ``k`` hits best by CSLS over ``csls_k`` neighbours: a stored
         query's r from its kept list, a query vector's from its nearest tasks."""
-        index, table = self._indexes[row.name], self._neighbours[row.name]
+        index, table = self._indexes[row.name], self._neighbours_of(row)
         radii = np.zeros(len(queries))
         stored = [i for i, v in enumerate(exclude) if v >= 0]
         given = [i for i, v in enumerate(exclude) if v < 0]
@@ -603,9 +616,22 @@ class TaskStore:
         return server_info_of(self.config, self.device)
 
     def create_space(
-        self, name: str, dim: int, *, backend: str = "flat", identity: SpaceIdentity | None = None
+        self,
+        name: str,
+        dim: int,
+        *,
+        backend: str = "flat",
+        identity: SpaceIdentity | None = None,
+        keep_neighbours: bool = False,
     ) -> Space:
-        """Create a space of ``dim``-d cosine vectors."""
+        """Create a space of ``dim``-d cosine vectors.
+
+        ``keep_neighbours``: keep every task's nearest other tasks (:mod:`server.store.hubness`),
+        which ``similarity="csls"`` needs; every write then pays an exhaustive pass over the
+        space. Without it, CSLS on the space is FAILED_PRECONDITION.
+        """
+        if not isinstance(keep_neighbours, bool):
+            raise InvalidArgumentError(f"keep_neighbours must be true or false, got {keep_neighbours!r}")
         _check_space_name(name)
         if not 1 <= dim <= MAX_DIM:
             raise InvalidArgumentError(f"dim must be in [1, {MAX_DIM}], got {dim}")
@@ -616,14 +642,22 @@ class TaskStore:
         with self._writing():
             if name in self._spaces:
                 raise AlreadyExistsError(f"space {shown(name)} exists")
-            row = SpaceRow(name, dim, chosen, identity, key, time.time())
+            row = SpaceRow(name, dim, chosen, identity, key, time.time(), keep_neighbours)
             self._db.create_space(row)
             self._spaces[name] = row
             self._indexes[name] = SpaceIndex(
                 dim, chosen, self.config.index_params, self.device, fetch=self._stored_vectors
             )
-            self._neighbours[name] = NeighbourTable()
-            log.info("created space %r: dim %d, backend %s, key %s", name, dim, backend, key or "-")
+            if keep_neighbours:
+                self._neighbours[name] = NeighbourTable()
+            log.info(
+                "created space %r: dim %d, backend %s, key %s%s",
+                name,
+                dim,
+                backend,
+                key or "-",
+                ", neighbour lists kept" if keep_neighbours else "",
+            )
             return self._space_record(row)
 
     def list_spaces(self) -> list[Space]:
@@ -643,7 +677,7 @@ class TaskStore:
             n = self._db.delete_space(name)
             del self._spaces[name]
             del self._indexes[name]
-            del self._neighbours[name]
+            self._neighbours.pop(name, None)
             log.info("deleted space %r with %d tasks", name, n)
             return n
 
@@ -683,7 +717,7 @@ class TaskStore:
         inside the database transaction, so a FAISS failure rolls the rows back (nothing
         half stored). The in-memory lists change only once the transaction committed."""
         index = self._indexes[row.name]
-        table = self._neighbours[row.name]
+        table = self._neighbours.get(row.name)  # None: the space keeps no lists
         vectors = np.stack([t.vector for t in good])  # type: ignore[misc]
         touched = False
         change = NeighbourChange({})
@@ -695,10 +729,11 @@ class TaskStore:
             added = [new for new, _ in pairs]
             index.remove(np.asarray(removed, np.int64))
             index.add(np.asarray(added, np.int64), vectors)
-            change = hubness.plan_upsert(
-                table, index, added, vectors, removed, self._db.vectors, exact=index.exact
-            )
-            self._db.write_neighbours(change.lists)
+            if table is not None:
+                change = hubness.plan_upsert(
+                    table, index, added, vectors, removed, self._db.vectors, exact=index.exact
+                )
+                self._db.write_neighbours(change.lists)
 
         try:
             self._db.upsert(row.name, good, time.time(), before_commit=index_them)
@@ -706,7 +741,8 @@ class TaskStore:
             if touched:  # the rows rolled back; the index may hold part of the batch
                 self._resync_index(row)
             raise
-        table.apply(change)
+        if table is not None:
+            table.apply(change)
         self._maybe_rebuild(row)
 
     def _resync_index(self, row: SpaceRow) -> None:
@@ -767,17 +803,20 @@ class TaskStore:
         where, params = compile_filter(flt)
         with self._writing():
             row = self._space(space)
-            table = self._neighbours[space]
+            table = self._neighbours.get(space)  # None: the space keeps no lists
             change = NeighbourChange({})
 
             def relink(deleted: list[int]) -> None:
                 # Inside the transaction, while the index still holds the deleted tasks.
                 nonlocal change
+                if table is None:
+                    return
                 change = hubness.plan_delete(table, self._indexes[space], deleted, self._db.vectors)
                 self._db.write_neighbours(change.lists)
 
             vec_ids = self._db.delete_where(space, where, params, before_commit=relink)
-            table.apply(change)
+            if table is not None:
+                table.apply(change)
             try:
                 self._indexes[space].remove(np.asarray(vec_ids, np.int64))
             except BaseException:
@@ -882,6 +921,8 @@ class TaskStore:
         with self._reading():
             row = self._space(space)
             self._check_identity(row, expected_identity, "the query vectors")
+            if hub_k:
+                self._neighbours_of(row)  # FAILED_PRECONDITION before any work
             qvecs, exclude = self._resolve_queries(row, queries)
             allowed = self._allowed(row, filter)
             if allowed is not None and len(allowed) == 0:
@@ -908,22 +949,37 @@ class TaskStore:
         expected_identity: SpaceIdentity | None = None,
         similarity: Similarity = "cosine",
         csls_k: int | None = None,
+        order: RankOrder | None = None,
+        rerank_top: int = 0,
     ) -> Ranking:
         """Candidate source tasks for intermediate training on ``target``, best first.
 
-        Ranked by cosine similarity to the target (the target itself excluded), or by CSLS
-        with ``similarity="csls"`` (scores are then CSLS values; ``csls_k`` as in
-        :meth:`search`); ``k=0`` ranks every candidate, up to ``max_k``. Every hit carries
-        the predicted gain and P(help) of :mod:`server.store.source_ranking`, computed
-        from the cosines of all candidates (up to ``max_k``) whatever ``k`` and the
-        similarity are. ``expected_identity`` as in :meth:`search`.
+        Candidates (the target itself excluded) are retrieved by cosine similarity, or by
+        CSLS with ``similarity="csls"`` (scores are then CSLS values; ``csls_k`` as in
+        :meth:`search`), up to ``max_k``. Every one gets the predicted gain and P(help) of
+        :mod:`server.store.source_ranking`, computed from the cosines of all of them
+        whatever ``k`` and the similarity are. ``order``: ``predicted_gain`` (the default
+        with cosine, ``StoreConfig.rank_order``) re-orders the ``rerank_top`` most similar
+        (0: all) by predicted gain; ``similarity`` (the default with CSLS) keeps the
+        retrieval order. ``k=0`` returns every
+        candidate. ``expected_identity`` as in :meth:`search`.
         """
         self._check_k(k, allow_zero=True)
         hub_k = hubness.check_similarity(similarity, csls_k)
+        # The predictor reads cosines, so with no measured priors its order is cosine's:
+        # a request for CSLS gets CSLS order unless it asks for predicted gain by name.
+        default = "similarity" if similarity == "csls" else self.config.rank_order
+        chosen: RankOrder = default if order is None else order
+        if chosen not in RANK_ORDERS:
+            raise InvalidArgumentError(f"order must be one of {RANK_ORDERS}, got {shown(chosen)}")
+        if not 0 <= rerank_top <= self.config.max_k:
+            raise InvalidArgumentError(f"rerank_top must be in [0, {self.config.max_k}], got {rerank_top}")
         compile_filter(candidate_filter)  # its limits are checked before any work
         with self._reading():
             row = self._space(space)
             self._check_identity(row, expected_identity, "the target vector")
+            if hub_k:
+                self._neighbours_of(row)  # FAILED_PRECONDITION before any work
             qvecs, exclude = self._resolve_queries(row, [target])
             allowed = self._allowed(row, candidate_filter)
             if allowed is not None and len(allowed) == 0:
@@ -942,8 +998,12 @@ class TaskStore:
                 scores = np.array([sc for _, sc in picked], np.float64)
             task_ids = self._db.ids_of_vec_ids([v for v, _ in picked])
             ids = [task_ids[v] for v, _ in picked]
-            hits = self._hit_records([picked[:k] if k else picked], False)[0]
-            return annotate(hits, scores, ids, self._predictor)
+            predictions = source_ranking.predict(scores, ids, self._predictor)
+            positions = source_ranking.order_candidates(len(picked), predictions, chosen, rerank_top)
+            shown_at = positions[:k] if k else positions
+            hits = self._hit_records([[picked[i] for i in shown_at]], False)[0]
+            used: RankOrder = chosen if predictions is not None else "similarity"
+            return source_ranking.ranking(hits, shown_at, predictions, ids, used)
 
     def similarity_matrix(self, space: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """Cosine similarities among the given tasks, in the given order."""

@@ -243,3 +243,44 @@ def test_ranking_predictions_over_grpc_equal_the_library(client: TaskSearchClien
     assert [(h.id, h.p_help) for h in top] == [(h.id, h.p_help) for h in full[:3]]
     # FindSimilarTasks carries no predictions.
     assert client.search("p", [target], k=2)[0][0].p_help is None
+
+
+def test_ranking_orders_by_predicted_gain_unless_asked_for_similarity(client: TaskSearchClient) -> None:
+    """Sources with a measured record (the packaged predictor's priors, by task id) move
+    against cosine order; the order is the library's, and similarity order stays on request."""
+    from fute.transfer_prediction import load_predictor
+    from fute_client.errors import InvalidArgumentError
+    from fute_client.types import Task
+
+    predictor = load_predictor()
+    known = sorted(predictor.source_priors, key=predictor.source_priors.__getitem__)
+    assert len(known) >= 4
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(len(known), 8)).astype(np.float32)
+    client.create_space("order", 8)
+    client.upsert(
+        "order", [Task(id=i, vector=v, kind="dataset") for i, v in zip(known, vectors, strict=True)]
+    )
+    target = rng.normal(size=8).astype(np.float32)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cos = unit @ (target / np.linalg.norm(target))
+    by_cos = np.argsort(-cos, kind="stable")
+    gain, _ = predictor.predict_cosines(cos[by_cos], predictor.priors_of([known[i] for i in by_cos]))
+    by_gain = [known[by_cos[j]] for j in np.argsort(-gain, kind="stable")]
+
+    ranked = client.rank_sources("order", target)
+    assert ranked.order == "predicted_gain" and [h.id for h in ranked] == by_gain
+    assert by_gain != [known[i] for i in by_cos]  # the priors do move this set
+    gains = [h.predicted_gain for h in ranked]
+    assert gains == sorted(gains, reverse=True)
+    similar = client.rank_sources("order", target, order="similarity")
+    assert similar.order == "similarity" and [h.id for h in similar] == [known[i] for i in by_cos]
+    # The same candidate carries the same prediction in either order.
+    assert {h.id: h.p_help for h in ranked} == pytest.approx({h.id: h.p_help for h in similar})
+    # rerank_top 2: only the two most similar swap places (if they should); the rest keep cosine order.
+    two = client.rank_sources("order", target, rerank_top=2)
+    assert {h.id for h in two[:2]} == {known[i] for i in by_cos[:2]}
+    assert [h.id for h in two[2:]] == [known[i] for i in by_cos[2:]]
+    assert [h.id for h in client.rank_sources("order", target, k=3)] == by_gain[:3]
+    with pytest.raises(InvalidArgumentError, match="rerank_top must be in"):
+        client.rank_sources("order", target, rerank_top=10**6)

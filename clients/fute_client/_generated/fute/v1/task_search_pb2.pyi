@@ -154,6 +154,29 @@ tasks of the space (kept per task by the server; see docs/service.md).
 """
 Global___Similarity: _TypeAlias = Similarity  # noqa: Y015
 
+class _RankOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RankOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RankOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RANK_ORDER_UNSPECIFIED: _RankOrder.ValueType  # 0
+    """the server's default"""
+    RANK_ORDER_PREDICTED_GAIN: _RankOrder.ValueType  # 1
+    """by predicted gain over training the target alone"""
+    RANK_ORDER_SIMILARITY: _RankOrder.ValueType  # 2
+    """by the similarity asked (cosine or CSLS)"""
+
+class RankOrder(_RankOrder, metaclass=_RankOrderEnumTypeWrapper): ...
+
+RANK_ORDER_UNSPECIFIED: RankOrder.ValueType  # 0
+"""the server's default"""
+RANK_ORDER_PREDICTED_GAIN: RankOrder.ValueType  # 1
+"""by predicted gain over training the target alone"""
+RANK_ORDER_SIMILARITY: RankOrder.ValueType  # 2
+"""by the similarity asked (cosine or CSLS)"""
+Global___RankOrder: _TypeAlias = RankOrder  # noqa: Y015
+
 @_typing.final
 class Vector(_message.Message):
     """---------------------------------------------------------------- common types
@@ -466,6 +489,7 @@ class Space(_message.Message):
     SPACE_KEY_FIELD_NUMBER: _builtins.int
     TASK_COUNT_FIELD_NUMBER: _builtins.int
     CREATED_TIME_FIELD_NUMBER: _builtins.int
+    KEEP_NEIGHBOURS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     dim: _builtins.int
     metric: Global___Metric.ValueType
@@ -474,6 +498,8 @@ class Space(_message.Message):
     space_key: _builtins.str
     """16-hex key of the identity, empty without one"""
     task_count: _builtins.int
+    keep_neighbours: _builtins.bool
+    """as created (CreateSpaceRequest.keep_neighbours)"""
     @_builtins.property
     def identity(self) -> Global___SpaceIdentity:
         """unset for spaces of plain vectors"""
@@ -492,10 +518,11 @@ class Space(_message.Message):
         space_key: _builtins.str = ...,
         task_count: _builtins.int = ...,
         created_time: _timestamp_pb2.Timestamp | None = ...,
+        keep_neighbours: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_time", b"created_time", "identity", b"identity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "created_time", b"created_time", "dim", b"dim", "has_identity", b"has_identity", "identity", b"identity", "metric", b"metric", "name", b"name", "space_key", b"space_key", "task_count", b"task_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "created_time", b"created_time", "dim", b"dim", "has_identity", b"has_identity", "identity", b"identity", "keep_neighbours", b"keep_neighbours", "metric", b"metric", "name", b"name", "space_key", b"space_key", "task_count", b"task_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -541,10 +568,16 @@ class CreateSpaceRequest(_message.Message):
     METRIC_FIELD_NUMBER: _builtins.int
     BACKEND_FIELD_NUMBER: _builtins.int
     IDENTITY_FIELD_NUMBER: _builtins.int
+    KEEP_NEIGHBOURS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     dim: _builtins.int
     metric: Global___Metric.ValueType
     backend: Global___IndexBackend.ValueType
+    keep_neighbours: _builtins.bool
+    """Keep every task's 50 nearest other tasks of the space, which CSLS similarity needs
+    (FindSimilarTasks/RankSourceTasks with SIMILARITY_CSLS; FAILED_PRECONDITION on a
+    space without). Costs an exhaustive pass over the space on every write. Default off.
+    """
     @_builtins.property
     def identity(self) -> Global___SpaceIdentity:
         """optional"""
@@ -557,10 +590,11 @@ class CreateSpaceRequest(_message.Message):
         metric: Global___Metric.ValueType = ...,
         backend: Global___IndexBackend.ValueType = ...,
         identity: Global___SpaceIdentity | None = ...,
+        keep_neighbours: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "dim", b"dim", "identity", b"identity", "metric", b"metric", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "dim", b"dim", "identity", b"identity", "keep_neighbours", b"keep_neighbours", "metric", b"metric", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1090,6 +1124,8 @@ class RankSourceTasksRequest(_message.Message):
     EXPECTED_IDENTITY_FIELD_NUMBER: _builtins.int
     SIMILARITY_FIELD_NUMBER: _builtins.int
     CSLS_K_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    RERANK_TOP_FIELD_NUMBER: _builtins.int
     space: _builtins.str
     k: _builtins.int
     """0: all candidates (up to max_k)"""
@@ -1098,6 +1134,14 @@ class RankSourceTasksRequest(_message.Message):
     predictions still come from the candidates' cosines.
     """
     csls_k: _builtins.int
+    order: Global___RankOrder.ValueType
+    """How the candidates are ordered; unset: the server's default (predicted gain, the
+    order that ranked better than cosine on held-out targets; docs/evaluation.md).
+    """
+    rerank_top: _builtins.int
+    """With RANK_ORDER_PREDICTED_GAIN: only the rerank_top most similar candidates are
+    re-ordered by predicted gain, the rest follow by similarity. 0: all of them.
+    """
     @_builtins.property
     def target(self) -> Global___Query: ...
     @_builtins.property
@@ -1118,10 +1162,12 @@ class RankSourceTasksRequest(_message.Message):
         expected_identity: Global___SpaceIdentity | None = ...,
         similarity: Global___Similarity.ValueType = ...,
         csls_k: _builtins.int | None = ...,
+        order: Global___RankOrder.ValueType = ...,
+        rerank_top: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_csls_k", b"_csls_k", "candidate_filter", b"candidate_filter", "csls_k", b"csls_k", "expected_identity", b"expected_identity", "target", b"target"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_csls_k", b"_csls_k", "candidate_filter", b"candidate_filter", "csls_k", b"csls_k", "expected_identity", b"expected_identity", "k", b"k", "similarity", b"similarity", "space", b"space", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_csls_k", b"_csls_k", "candidate_filter", b"candidate_filter", "csls_k", b"csls_k", "expected_identity", b"expected_identity", "k", b"k", "order", b"order", "rerank_top", b"rerank_top", "similarity", b"similarity", "space", b"space", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__csls_k: _TypeAlias = _typing.Literal["csls_k"]  # noqa: Y015
     _WhichOneofArgType__csls_k: _TypeAlias = _typing.Literal["_csls_k", b"_csls_k"]  # noqa: Y015
@@ -1137,6 +1183,7 @@ class RankSourceTasksResponse(_message.Message):
     NONE_EXPECTED_TO_HELP_FIELD_NUMBER: _builtins.int
     ADVICE_FIELD_NUMBER: _builtins.int
     CANDIDATES_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
     none_expected_to_help: _builtins.bool
     """True when no candidate's P(help) reaches 0.5: training on the target alone is the
     expected better choice. `advice` says so in words (empty otherwise).
@@ -1144,9 +1191,11 @@ class RankSourceTasksResponse(_message.Message):
     advice: _builtins.str
     candidates: _builtins.int
     """Candidates the predictions were standardised over (all matching, up to max_k)."""
+    order: Global___RankOrder.ValueType
+    """the order the ranking is in (never UNSPECIFIED)"""
     @_builtins.property
     def ranking(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hit]:
-        """best first (by the similarity asked; predictions ride along)"""
+        """best first, in `order`; every hit carries its predictions"""
 
     def __init__(
         self,
@@ -1155,10 +1204,11 @@ class RankSourceTasksResponse(_message.Message):
         none_expected_to_help: _builtins.bool = ...,
         advice: _builtins.str = ...,
         candidates: _builtins.int = ...,
+        order: Global___RankOrder.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "candidates", b"candidates", "none_expected_to_help", b"none_expected_to_help", "ranking", b"ranking"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "candidates", b"candidates", "none_expected_to_help", b"none_expected_to_help", "order", b"order", "ranking", b"ranking"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
