@@ -168,9 +168,26 @@ def load_predictor(path: str | Path | None = None) -> TransferPredictor:
         text = resources.files("fute.resources").joinpath(PACKAGED).read_text()
         where = f"packaged {PACKAGED}"
     else:
-        text, where = Path(path).read_text(), str(path)
-    raw = json.loads(text)
+        where = str(path)
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(
+                f"{where}: cannot read the transfer predictor ({exc.strerror or exc})"
+            ) from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: not JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a transfer predictor is a JSON object, got {type(raw).__name__}")
     names = list(raw.pop("features", ()))
+    missing = sorted(
+        {"mean", "scale", "gain_coef", "gain_intercept", "help_coef", "help_intercept", "fitted_on"}
+        - set(raw)
+    )
+    if missing:
+        raise ConfigError(f"{where}: transfer predictor lacks fields {missing}")
     unknown = sorted(set(names) - set(FEATURES))
     if unknown or not names:
         raise ConfigError(f"{where}: features {names} are not among this version's {list(FEATURES)}")

@@ -73,7 +73,13 @@ def _serve(args: argparse.Namespace) -> int:
     # `fute` may have configured logging already (at WARNING); the server's level wins.
     logging.getLogger().setLevel(getattr(logging, args.log_level))
     config = ServerConfig(
-        store=StoreConfig(path=args.store, device=args.device, max_k=args.max_k),
+        store=StoreConfig(
+            path=args.store,
+            device=args.device,
+            max_k=args.max_k,
+            transfer_predictor=args.transfer_predictor,
+            rank_order=args.rank_order,
+        ),
         host=args.host,
         port=args.port,
         max_message_bytes=args.max_message_bytes,
@@ -335,6 +341,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=50051, help="TCP port (0: any free one)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="where FAISS searches")
     p.add_argument("--max-k", type=int, default=1024, help="largest k a search may ask for")
+    p.add_argument(
+        "--transfer-predictor",
+        type=Path,
+        help="JSON predictor of transfer gain and P(help) for RankSourceTasks (fute.transfer_prediction; "
+        "default: the packaged one, fit on the suite's measured transfer)",
+    )
+    p.add_argument(
+        "--rank-order",
+        choices=RANK_ORDERS,
+        default="predicted_gain",
+        help="RankSourceTasks' order when a request names none (default predicted_gain)",
+    )
     p.add_argument(
         "--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, help="request/reply size limit"
     )

@@ -167,3 +167,20 @@ def test_log_norm_is_standardised_and_silent_without_usable_norms() -> None:
     assert np.all(candidate_features(cos, norms=np.array([1.0, 0.0, 2.0]))[:, col] == 0)
     with pytest.raises(ConfigError, match="2 norms for 3 candidates"):
         candidate_features(cos, norms=np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1]", "a transfer predictor is a JSON object, got list"),
+        ("{", "not JSON"),
+        ('{"features": ["z_cosine"]}', "lacks fields"),
+    ],
+)
+def test_a_bad_predictor_file_is_one_clear_error(tmp_path, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "p.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_predictor(path)
+    with pytest.raises(ConfigError, match="cannot read the transfer predictor"):
+        load_predictor(tmp_path / "missing.json")
