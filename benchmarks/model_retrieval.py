@@ -302,7 +302,8 @@ def server_csls_check(
 ) -> dict[int, dict[str, float | int]]:
     """The (models x datasets) CSLS block as the search service computes it, against
     :func:`model_dataset_similarity`: every task of the run goes into one space of an
-    in-process ``TaskStore`` (which keeps each task's neighbour radius), each model asks
+    in-process ``TaskStore`` (created with ``keep_neighbours``, so it keeps each task's
+    neighbour radius), each model asks
     ``FindSimilarTasks`` with ``similarity="csls"`` for every dataset (``kind`` filter)."""
     import tempfile
 
@@ -314,7 +315,7 @@ def server_csls_check(
     everything = [*datasets, *model_embs]
     out: dict[int, dict[str, float | int]] = {}
     with tempfile.TemporaryDirectory() as tmp, TaskStore(StoreConfig(path=Path(tmp), device="cpu")) as store:
-        store.create_space("run", everything[0].space.dim)
+        store.create_space("run", everything[0].space.dim, keep_neighbours=True)
         store.upsert("run", [task_of(e) for e in everything])
         names = [d.task.name for d in datasets]
         only_datasets = Filter(must=(Condition("kind", ("dataset",)),))

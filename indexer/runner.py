@@ -147,7 +147,11 @@ class _Job:
             return
         try:
             self.sink.upload(
-                unit.space.name, unit.task_id, dataclasses.replace(emb, task=info), backend=unit.space.backend
+                unit.space.name,
+                unit.task_id,
+                dataclasses.replace(emb, task=info),
+                backend=unit.space.backend,
+                keep_neighbours=unit.space.keep_neighbours,
             )
         except IndexerError as exc:
             logger.error("%s: %s", unit.label, exc)

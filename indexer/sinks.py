@@ -36,15 +36,28 @@ class Sink:
         self.name = name
         self._ready: set[str] = set()
 
-    def _ensure_space(self, space: str, emb: TaskEmbedding, backend: str) -> None:
+    def _ensure_space(self, space: str, emb: TaskEmbedding, backend: str, keep_neighbours: bool) -> None:
         if space in self._ready:
             return
         try:
             self.api.describe_space(space)
         except NotFoundError:
             try:
-                self.api.create_space(space, emb.space.dim, backend=backend, identity=identity_of(emb.space))
-                logger.info("created space %r (dim %d, %s) on %s", space, emb.space.dim, backend, self.name)
+                self.api.create_space(
+                    space,
+                    emb.space.dim,
+                    backend=backend,
+                    identity=identity_of(emb.space),
+                    keep_neighbours=keep_neighbours,
+                )
+                logger.info(
+                    "created space %r (dim %d, %s%s) on %s",
+                    space,
+                    emb.space.dim,
+                    backend,
+                    ", neighbour lists kept" if keep_neighbours else "",
+                    self.name,
+                )
             except AlreadyExistsError:
                 pass  # another job created it meanwhile; the upsert checks its identity
         self._ready.add(space)
@@ -74,14 +87,23 @@ class Sink:
             return str(exc)
         return None
 
-    def upload(self, space: str, task_id: str, emb: TaskEmbedding, *, backend: str = "flat") -> None:
-        """Upsert one embedding as task ``task_id``.
+    def upload(
+        self,
+        space: str,
+        task_id: str,
+        emb: TaskEmbedding,
+        *,
+        backend: str = "flat",
+        keep_neighbours: bool = False,
+    ) -> None:
+        """Upsert one embedding as task ``task_id`` (a missing space is created with
+        ``backend`` and ``keep_neighbours``).
 
         Raises:
             IndexerError: the target refused it (identity mismatch, invalid vector, unreachable).
         """
         try:
-            self._ensure_space(space, emb, backend)
+            self._ensure_space(space, emb, backend, keep_neighbours)
             result = self.api.upsert(space, [task_of(emb, task_id)], expected_identity=identity_of(emb.space))
         except TaskSearchError as exc:
             raise IndexerError(f"upload of {task_id!r} to space {space!r} on {self.name}: {exc}") from exc

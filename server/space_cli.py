@@ -53,6 +53,7 @@ def space_row(space: Space) -> dict[str, Any]:
         "settings": space_settings(es) if es else {},
         "flags": set_flags(space),
         "space_key": space.space_key,
+        "keep_neighbours": space.keep_neighbours,
     }
 
 
@@ -82,10 +83,11 @@ def _cmd_spaces(args: argparse.Namespace) -> int:
         print("no spaces")
         return 0
     width = max(len(r["name"]) for r in rows)
-    print(f"{'space':<{width}}  {'dim':>5}  {'tasks':>6}  {'backend':<7}  recipe (fute embed flags)")
+    print(f"{'space':<{width}}  {'dim':>5}  {'tasks':>6}  {'backend':<7}  csls  recipe (fute embed flags)")
     for r in rows:
         recipe = r["flags"] or "(plain vectors, no identity)"
-        print(f"{r['name']:<{width}}  {r['dim']:>5}  {r['tasks']:>6}  {r['backend']:<7}  {recipe}")
+        csls = "yes" if r["keep_neighbours"] else "no"
+        print(f"{r['name']:<{width}}  {r['dim']:>5}  {r['tasks']:>6}  {r['backend']:<7}  {csls:<4}  {recipe}")
     return 0
 
 
@@ -97,10 +99,23 @@ def _cmd_upload(args: argparse.Namespace) -> int:
     first = embeddings[0].space
     with connect(args) as client:
         try:
-            client.describe_space(args.space)
+            existing = client.describe_space(args.space)
         except NotFoundError:
-            client.create_space(args.space, first.dim, backend=args.backend, identity=identity_of(first))
-            print(f"created space {args.space!r}: {first.describe()}")
+            client.create_space(
+                args.space,
+                first.dim,
+                backend=args.backend,
+                identity=identity_of(first),
+                keep_neighbours=args.keep_neighbours,
+            )
+            kept = " (neighbour lists kept: CSLS available)" if args.keep_neighbours else ""
+            print(f"created space {args.space!r}: {first.describe()}{kept}")
+        else:
+            if args.keep_neighbours and not existing.keep_neighbours:
+                raise FuteError(
+                    f"--keep-neighbours: space {args.space!r} exists without neighbour lists, and a"
+                    " space's keep_neighbours is set when it is created; upload into a new space"
+                )
         result = upload_embeddings(client, args.space, embeddings)
     for err in result.errors:
         print(f"{err.id}: {err.code}: {err.message}")
@@ -114,8 +129,9 @@ def register_space_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "spaces",
         help="list the spaces of a server or store, with the flags that reproduce each recipe",
-        description="List every space: dimension, task count, backend, and the `fute embed` "
-        "flags (--method, --set) whose embeddings land in it.",
+        description="List every space: dimension, task count, backend, whether it keeps the "
+        "neighbour lists CSLS needs (csls), and the `fute embed` flags (--method, --set) whose "
+        "embeddings land in it.",
         formatter_class=fmt,
     )
     where = p.add_mutually_exclusive_group(required=True)
@@ -137,5 +153,11 @@ def register_space_commands(subparsers: Any) -> None:
     p.add_argument("--server", default="127.0.0.1:50051", metavar="HOST:PORT", help="TaskSearch server")
     p.add_argument("--space", required=True, help="space to upload into")
     p.add_argument("--backend", choices=BACKENDS, default="flat", help="index of a new space")
+    p.add_argument(
+        "--keep-neighbours",
+        action="store_true",
+        help="a new space keeps every task's nearest tasks, so --similarity csls works on it "
+        "(each upload then pays an exhaustive pass over the space; docs/service.md)",
+    )
     add_connection_args(p)
     p.set_defaults(func=_cmd_upload)

@@ -28,7 +28,7 @@ from indexer.manifest.yaml_lines import Entry, LineChecker, compose, entry_label
 #: Task names become task ids in the index; the store allows up to 256 bytes.
 MAX_NAME_CHARS = 200
 TOP_LEVEL_KEYS = ("version", "surrogate", "tags", "corpus", "spaces", "datasets", "models")
-SPACE_KEYS = ("name", "method", "settings", "backend", "surrogate")
+SPACE_KEYS = ("name", "method", "settings", "backend", "surrogate", "keep_neighbours")
 DATASET_KEYS = ("name", "path", "format", "fields", "label_kind", "split", "task_type", "tags", "spaces")
 MODEL_KEYS = ("name", "adapter", "prompt", "options", "task_type", "tags", "spaces")
 CORPUS_KEYS = ("path", "size", "seed")
@@ -117,6 +117,7 @@ def _space(ctx: ParseContext, i: int, raw: Any) -> SpaceSpec:
         settings=settings,
         surrogate=e.str_("surrogate", ctx.surrogate) or ctx.surrogate,
         backend=backend,
+        keep_neighbours=e.bool_("keep_neighbours", False),
     )
 
 

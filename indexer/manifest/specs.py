@@ -22,6 +22,8 @@ class SpaceSpec:
     settings: Any  # the method's frozen settings dataclass (validated)
     surrogate: str
     backend: Backend = "flat"
+    #: Create the index space keeping the neighbour lists CSLS needs (cost: docs/service.md).
+    keep_neighbours: bool = False
 
 
 @dataclass(frozen=True)

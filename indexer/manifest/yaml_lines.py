@@ -134,6 +134,12 @@ class Entry:
             raise self.fail(field, f"must be an integer >= {minimum}, got {value!r}")
         return value
 
+    def bool_(self, field: str, default: bool) -> bool:
+        value = self.raw.get(field, default)
+        if not isinstance(value, bool):
+            raise self.fail(field, f"must be true or false, got {value!r}")
+        return value
+
     def strings(self, field: str) -> tuple[str, ...]:
         value = self.raw.get(field, [])
         if isinstance(value, str):

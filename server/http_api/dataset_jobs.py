@@ -39,7 +39,7 @@ from fute_client.types import Filter, Hit, Similarity, Space
 from server.dataset_query import FileOptions, embed_path_for_space, indexed_copy, without_ids
 from server.echo import shown
 from server.http_api.status import InternalError
-from server.store.hubness import check_similarity
+from server.store.hubness import check_similarity, no_lists_error
 
 if TYPE_CHECKING:
     from fute.surrogate import Surrogate
@@ -186,6 +186,8 @@ class DatasetJobs:
                 f"space {shown(space_name)} was created without an embedding-space identity, so no "
                 "recipe is known to embed a file for it"
             )
+        if similarity == "csls" and not space.keep_neighbours:
+            raise no_lists_error(space_name)  # before the job is queued
         name = upload_name(filename)
         folder = Path(tempfile.mkdtemp(prefix="fute-upload-"))
         path = folder / name

@@ -5,8 +5,9 @@ CSLS (cross-domain similarity local scaling, Conneau et al., 2018) scores a pair
 tasks of the space (:func:`fute.similarity.csls_matrix` over one set of tasks). A hub, a task
 close to everything, has a large r, so it stops being everyone's nearest neighbour.
 
-**What is kept.** For every task the store keeps its :data:`MAX_CSLS_K` nearest other tasks
-of its space (their vec_ids and cosines, nearest first: a :class:`NeighbourTable` in memory,
+**What is kept.** Only in a space created with ``keep_neighbours`` (CSLS on any other is
+FAILED_PRECONDITION, and its writes and start-up do none of the work below), for every
+task the store keeps its :data:`MAX_CSLS_K` nearest other tasks of its space (their vec_ids and cosines, nearest first: a :class:`NeighbourTable` in memory,
 ``task_neighbours`` in SQLite), so r for any ``k <= MAX_CSLS_K`` is the mean of the first
 ``min(k, n - 1)`` cosines (``n`` tasks in the space; r = 0 when the space holds one task).
 r is a property of the space: filters never change it.
@@ -51,9 +52,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fute_client.errors import InvalidArgumentError
+from fute_client.errors import FailedPreconditionError, InvalidArgumentError
 from fute_client.types import SIMILARITIES
 from server.config import DEFAULT_CSLS_K, MAX_CSLS_K
+from server.echo import shown
 from server.store.faiss_index import SpaceIndex
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,14 @@ def check_similarity(similarity: str, csls_k: int | None) -> int:
     if not 1 <= k <= MAX_CSLS_K:
         raise InvalidArgumentError(f"csls_k must be in [1, {MAX_CSLS_K}], got {k}")
     return k
+
+
+def no_lists_error(space: str) -> FailedPreconditionError:
+    """What a CSLS request on a space that keeps no neighbour lists gets."""
+    return FailedPreconditionError(
+        f"space {shown(space)} keeps no neighbour lists, which similarity 'csls' needs;"
+        " to use CSLS, create the space with keep_neighbours"
+    )
 
 
 @dataclass(frozen=True)

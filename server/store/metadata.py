@@ -6,8 +6,9 @@ of every stored field returned to users (space, id, name, kind, task_type, label
 source, output information, times and tags) chained on ``crc``, so it covers the vector
 too. The FAISS indexes are rebuilt from here at start and both checksums of every row are
 verified then; reads verify ``row_crc`` (and ``crc`` when they return vectors). The table
-``task_neighbours`` holds each task's nearest other tasks of its space (derived from the
-vectors, for CSLS: :mod:`server.store.hubness`), each row with its own CRC32. The database runs in WAL mode
+``task_neighbours`` holds, for the tasks of spaces created with ``keep_neighbours``, each
+task's nearest other tasks of its space (derived from the vectors, for CSLS:
+:mod:`server.store.hubness`), each row with its own CRC32. The database runs in WAL mode
 with ``synchronous=FULL``, so a committed transaction (and therefore an acknowledged write)
 survives kill -9 and power loss. All SQL is parameterised.
 """
@@ -48,6 +49,8 @@ class SpaceRow:
     identity: SpaceIdentity | None
     space_key: str
     created: float
+    #: Neighbour lists are kept for the space's tasks (CSLS can be asked of it).
+    keep_neighbours: bool = False
 
 
 def vector_crc(space: str, task_id: str, blob: bytes) -> int:
@@ -108,7 +111,7 @@ def _ts(t: float | None) -> datetime | None:
 
 # The columns every store of SCHEMA_VERSION has, per table (checked after migration).
 EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
-    "spaces": frozenset({"name", "dim", "backend", "identity", "space_key", "created"}),
+    "spaces": frozenset({"name", "dim", "backend", "identity", "space_key", "created", "keep_neighbours"}),
     "tasks": frozenset(
         {
             "vec_id",
@@ -251,13 +254,16 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None, *, create: bool 
 
 def _migrate_to_3(conn: sqlite3.Connection, where: str) -> None:
     """Version 3: each task's output information (``output_info``, JSON, empty for none) in
-    the row checksum, and the table of neighbour lists (``task_neighbours``: each task's
-    nearest other tasks of its space, for CSLS), filled when the store loads
-    (:func:`server.store.hubness.load_table`). Every row's version-2 checksum is verified
-    before its version-3 one is written, so damage is never given a valid checksum."""
+    the row checksum, the per-space flag ``spaces.keep_neighbours`` (0 for every space a
+    migration finds) and the table of neighbour lists (``task_neighbours``: each task's
+    nearest other tasks of its space, for CSLS), filled, for the spaces with the flag only,
+    when the store loads (:func:`server.store.hubness.load_table`). Every row's version-2
+    checksum is verified before its version-3 one is written, so damage is never given a
+    valid checksum."""
     with conn:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("ALTER TABLE tasks ADD COLUMN output_info TEXT NOT NULL DEFAULT ''")
+        conn.execute("ALTER TABLE spaces ADD COLUMN keep_neighbours INTEGER NOT NULL DEFAULT 0")
         conn.execute(
             "CREATE TABLE task_neighbours ("
             " vec_id INTEGER PRIMARY KEY REFERENCES tasks(vec_id) ON DELETE CASCADE,"
@@ -344,15 +350,25 @@ class MetadataDB:
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute(
-                "INSERT INTO spaces (name, dim, backend, identity, space_key, created)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (row.name, row.dim, row.backend, identity, row.space_key, row.created),
+                "INSERT INTO spaces (name, dim, backend, identity, space_key, created, keep_neighbours)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.name,
+                    row.dim,
+                    row.backend,
+                    identity,
+                    row.space_key,
+                    row.created,
+                    int(row.keep_neighbours),
+                ),
             )
 
     def spaces(self) -> list[SpaceRow]:
         """All spaces by name; a row that does not decode is StoreCorruptedError."""
         rows = self._fetch(
-            "SELECT name, dim, backend, identity, space_key, created FROM spaces ORDER BY name", ()
+            "SELECT name, dim, backend, identity, space_key, created, keep_neighbours FROM spaces"
+            " ORDER BY name",
+            (),
         )
         out: list[SpaceRow] = []
         for r in rows:
@@ -370,6 +386,7 @@ class MetadataDB:
                     identity=identity,
                     space_key=r["space_key"],
                     created=r["created"],
+                    keep_neighbours=bool(r["keep_neighbours"]),
                 )
             )
         return out

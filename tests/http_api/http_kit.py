@@ -82,7 +82,13 @@ def serve_suite(store: Path, embeddings: list[TaskEmbedding], **kwargs: Any) -> 
     assert server.http is not None
     token = WRITE if config.write_tokens else None
     client = TaskSearchClient(f"127.0.0.1:{port}", timeout=20.0, token=token)
-    client.create_space(SPACE, embeddings[0].vector.shape[0], identity=identity_of(embeddings[0].space))
+    # keep_neighbours: the HTTP tests ask CSLS of the suite space too
+    client.create_space(
+        SPACE,
+        embeddings[0].vector.shape[0],
+        identity=identity_of(embeddings[0].space),
+        keep_neighbours=True,
+    )
     upload_embeddings(client, SPACE, embeddings)
     return Served(server, port, server.http.port, client)
 

@@ -120,3 +120,47 @@ def test_rank_dataset_by_csls(served_open: Served) -> None:
     assert by_csls == sorted(by_csls, reverse=True) and len(by_csls) == 5
     assert by_csls != by_cos
     assert all(h["p_help"] is not None for h in jobs["csls"]["ranking"])
+
+
+def test_keep_neighbours_over_json(served: Served, served_open: Served) -> None:
+    """CreateSpace takes keep_neighbours (default false) and Space echoes it; CSLS on a space
+    without it is 412 FAILED_PRECONDITION naming the space and the flag, rank_dataset
+    included (before a job is queued)."""
+    spaces = f"{served.base}/api/v1/spaces"
+    schema = _schema_of(served, "/api/v1/spaces", 200)
+    try:
+        status, plain = http("POST", spaces, {"name": "plain", "dim": 4}, token=WRITE)
+        assert status == 200 and plain["keep_neighbours"] is False, plain
+        jsonschema.validate(plain, schema)
+        status, kept = http("POST", spaces, {"name": "kept", "dim": 4, "keep_neighbours": True}, token=WRITE)
+        assert status == 200 and kept["keep_neighbours"] is True, kept
+        assert served.client.describe_space("kept").keep_neighbours
+        status, bad = http("POST", spaces, {"name": "bad", "dim": 4, "keep_neighbours": "yes"}, token=WRITE)
+        assert status == 400 and "$.keep_neighbours" in bad["error"]["message"]
+        tasks = [{"id": f"t{i}", "vector": [1.0, i, 0.5, -i]} for i in range(5)]
+        for name in ("plain", "kept"):
+            status, _ = http("POST", f"{spaces}/{name}/tasks/upsert", {"tasks": tasks}, token=WRITE)
+            assert status == 200
+        body = {"queries": [{"id": "t0"}], "k": 2, "similarity": "csls"}
+        status, reply = http("POST", f"{spaces}/kept/similar", body, token=READ)
+        assert status == 200 and len(reply["results"][0]["hits"]) == 2
+        status, reply = http("POST", f"{spaces}/plain/similar", body, token=READ)
+        assert status == 412, reply
+        assert reply["error"]["code"] == "FAILED_PRECONDITION"
+        assert "space 'plain' keeps no neighbour lists" in reply["error"]["message"]
+        assert "create the space with keep_neighbours" in reply["error"]["message"]
+    finally:
+        for name in ("plain", "kept"):
+            served.client.delete_space(name)
+    open_client = served_open.client
+    suite = open_client.describe_space(SPACE)
+    open_client.create_space("plain-suite", suite.dim, identity=suite.identity)
+    try:
+        raw = gzip.decompress((SUITE_DATA / "trec_coarse" / "dev.jsonl.gz").read_bytes())
+        url = (
+            f"{served_open.base}/api/v1/spaces/plain-suite/rank_dataset?filename=q.jsonl&k=5&max_examples=24"
+        )
+        status, reply = http("POST", f"{url}&similarity=csls", raw=raw)
+        assert status == 412 and "keeps no neighbour lists" in reply["error"]["message"], reply
+    finally:
+        open_client.delete_space("plain-suite")

@@ -234,3 +234,33 @@ def test_report_into_a_missing_folder_fails_before_the_job(
     err = capsys.readouterr().err
     assert err == f"fute index: error: --report {report}: folder {report.parent} does not exist\n"
     assert not (tmp_path / "store").exists() and not (tmp_path / "jobs.index-state").exists()
+
+
+def test_a_space_may_keep_neighbours_and_the_sink_creates_it_so(tmp_path: Path) -> None:
+    """``keep_neighbours`` (default false) reaches create_space through the sink; a value
+    that is not a boolean names entry, field and line."""
+    import numpy as np
+
+    from fute.embedding import TaskEmbedding, TaskInfo
+    from fute.space import EmbeddingSpace
+    from indexer.sinks import store_sink
+
+    text = GOOD.replace("    backend: hnsw\n", "    backend: hnsw\n    keep_neighbours: true\n")
+    m = parse_manifest(text, tmp_path / "jobs.yaml")
+    assert [s.keep_neighbours for s in m.spaces] == [False, True]
+    bad = GOOD.replace("    backend: hnsw\n", "    backend: hnsw\n    keep_neighbours: yes please\n")
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(bad, tmp_path / "jobs.yaml")
+    err = str(caught.value)
+    assert "jobs.yaml:12:" in err and "spaces[1] (name 'fim')" in err
+    assert "field 'keep_neighbours': must be true or false, got 'yes please'" in err
+    space = EmbeddingSpace("m", "h" * 16, "fim", "{}", 4)
+    emb = TaskEmbedding(vector=np.ones(4, np.float32), space=space, task=TaskInfo(name="a", kind="dataset"))
+    sink = store_sink(tmp_path / "store")
+    try:
+        sink.upload("kept", "a", emb, keep_neighbours=True)
+        sink.upload("plain", "a", emb)
+        assert sink.api.describe_space("kept").keep_neighbours
+        assert not sink.api.describe_space("plain").keep_neighbours
+    finally:
+        sink.close()

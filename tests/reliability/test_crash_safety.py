@@ -315,6 +315,7 @@ def test_version_1_store_gets_row_checksums_on_open(tmp_path: Path) -> None:
         s.upsert("s", [Task(id="a", vector=np.ones(4, np.float32), name="old", tags=("t",))])
     _tamper(store, "DROP TABLE task_neighbours")  # what versions 2 and 3 added
     _tamper(store, "ALTER TABLE tasks DROP COLUMN output_info")
+    _tamper(store, "ALTER TABLE spaces DROP COLUMN keep_neighbours")
     _tamper(store, "ALTER TABLE tasks DROP COLUMN row_crc")
     _tamper(store, "PRAGMA user_version = 1")
     with TaskStore(StoreConfig(path=store, device="cpu")) as s:

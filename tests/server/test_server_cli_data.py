@@ -131,6 +131,48 @@ def test_upload_creates_the_space_from_the_first_file_and_checks_the_rest(
     assert client.describe_space("new").task_count == 3  # nothing written
 
 
+def test_upload_keep_neighbours_creates_a_csls_space_and_spaces_shows_it(
+    client: TaskSearchClient,
+    running_server: tuple[TaskSearchServer, int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    files = []
+    for i in range(4):
+        files.append(tmp_path / f"e{i}.safetensors")
+        save_embedding(_emb(f"e{i}", i, _space()), files[-1])
+    server = _address(running_server)
+    up = ["upload", "--server", server]
+    assert fute_main([*up, *map(str, files[:2]), "--space", "kept", "--keep-neighbours"]) == 0
+    assert "neighbour lists kept" in capsys.readouterr().out
+    assert fute_main([*up, *map(str, files[:2]), "--space", "plain"]) == 0
+    capsys.readouterr()
+    assert (
+        client.describe_space("kept").keep_neighbours and not client.describe_space("plain").keep_neighbours
+    )
+    assert len(client.search("kept", ["e0"], k=1, similarity="csls")[0]) == 1
+    # a later upload into the kept space needs no flag; asking it of a plain space is refused
+    assert fute_main([*up, str(files[2]), "--space", "kept"]) == 0
+    capsys.readouterr()
+    assert fute_main([*up, str(files[3]), "--space", "plain", "--keep-neighbours"]) == 2
+    err = capsys.readouterr().err
+    assert "--keep-neighbours: space 'plain' exists without neighbour lists" in err
+    assert len(err.strip().splitlines()) == 1
+    assert client.describe_space("plain").task_count == 2  # nothing written
+    assert fute_main(["spaces", "--server", server]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[4] == "csls"
+    assert {x.split()[0]: x.split()[4] for x in lines[1:]} == {"kept": "yes", "plain": "no"}
+    assert fute_main(["spaces", "--server", server, "--json"]) == 0
+    rows = {r["name"]: r["keep_neighbours"] for r in json.loads(capsys.readouterr().out)}
+    assert rows == {"kept": True, "plain": False}
+    search = ["search", "--server", server, "--space", "plain", "--id", "e0", "--similarity", "csls"]
+    assert fute_main(search) == 2
+    err = capsys.readouterr().err
+    assert "FAILED_PRECONDITION" in err and "create the space with keep_neighbours" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.slow
 def test_method_for_space_rebuilds_the_recipe_and_refuses_other_weights(surrogate: Surrogate) -> None:
     made = make_method("fim", surrogate, {"estimator": "batch_sq", "transform": "none", "dim": 1024})

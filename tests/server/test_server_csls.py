@@ -7,10 +7,13 @@ by filter, a restart, a snapshot restore, and on a store written at schema versi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -21,8 +24,9 @@ from server_testkit import make_tasks
 from fute.embedding import TaskEmbedding, TaskInfo
 from fute.similarity import csls_matrix, neighbourhood_radius
 from fute.space import EmbeddingSpace
+from fute_client.client import TaskSearchClient
 from fute_client.contract import TaskSearchAPI, messages, services
-from fute_client.errors import InvalidArgumentError
+from fute_client.errors import FailedPreconditionError, InvalidArgumentError
 from fute_client.types import Condition, Filter, Task
 from server.app import TaskSearchServer
 from server.config import DEFAULT_CSLS_K, MAX_CSLS_K, IndexParams, StoreConfig
@@ -137,7 +141,7 @@ def test_radii_and_csls_rankings_equal_numpy_after_writes_restart_and_restore(
     rng = np.random.default_rng(3)
     live: dict[str, np.ndarray] = {}
     with TaskStore(_config(tmp_path / "s")) as store:
-        store.create_space("s", DIM, backend=backend)
+        store.create_space("s", DIM, backend=backend, keep_neighbours=True)
         store.upsert("s", [Task(id="only", vector=np.ones(DIM, np.float32))])
         # one task: r is 0, and a vector query's r is its cosine to that task
         assert _store_radii(store, "s", ["only"], 5).tolist() == [0.0]
@@ -164,7 +168,7 @@ def test_filters_restrict_candidates_but_not_the_radii(tmp_path: Path) -> None:
     ref = Reference(live)
     models = {t.id for t in tasks if t.kind == "model"}
     with TaskStore(_config(tmp_path / "s")) as store:
-        store.create_space("s", DIM)
+        store.create_space("s", DIM, keep_neighbours=True)
         store.upsert("s", tasks)
         only_models = Filter(must=(Condition("kind", ("model",)),))
         (got,) = store.search("s", ["task-0000"], k=6, filter=only_models, similarity="csls", csls_k=5)
@@ -194,7 +198,7 @@ def test_csls_demotes_a_hub(tmp_path: Path) -> None:
         for j in "ab":
             rows[f"t{i}{j}"] = c + 0.9 * _unit(rng.normal(size=DIM))
     with TaskStore(_config(tmp_path / "s")) as store:
-        store.create_space("s", DIM)
+        store.create_space("s", DIM, keep_neighbours=True)
         store.upsert("s", [Task(id=i, vector=v.astype(np.float32)) for i, v in rows.items()])
         others = [i for i in rows if i != "hub"]
         by_cos = [h[0].id for h in store.search("s", others, k=1)]
@@ -212,7 +216,7 @@ def test_ranking_by_csls_keeps_cosine_predictions(tmp_path: Path) -> None:
     tasks, vectors = make_tasks(60, DIM, seed=8)
     ref = Reference({t.id: v for t, v in zip(tasks, vectors, strict=True)})
     with TaskStore(_config(tmp_path / "s")) as store:
-        store.create_space("s", DIM)
+        store.create_space("s", DIM, keep_neighbours=True)
         store.upsert("s", tasks)
         by_cos = store.rank_sources("s", "task-0002")
         by_csls = store.rank_sources("s", "task-0002", similarity="csls", csls_k=5)
@@ -243,7 +247,7 @@ def test_bad_similarity_arguments_are_refused_naming_the_field(
     tmp_path: Path, similarity: str, csls_k: int | None, message: str
 ) -> None:
     with TaskStore(_config(tmp_path / "s")) as store:
-        store.create_space("s", DIM)
+        store.create_space("s", DIM, keep_neighbours=True)
         store.upsert("s", make_tasks(5, DIM)[0])
         with pytest.raises(InvalidArgumentError, match=message):
             store.search("s", ["task-0000"], k=2, similarity=similarity, csls_k=csls_k)  # type: ignore[arg-type]
@@ -251,28 +255,67 @@ def test_bad_similarity_arguments_are_refused_naming_the_field(
             store.rank_sources("s", "task-0000", similarity=similarity, csls_k=csls_k)  # type: ignore[arg-type]
 
 
-def test_a_schema_2_store_migrates_and_gets_its_lists(
+def _neighbour_rows(folder: Path) -> dict[str, int]:
+    """Stored neighbour lists per space, read from the SQLite file itself."""
+    conn = sqlite3.connect(folder / "tasks.sqlite")
+    try:
+        rows = conn.execute(
+            "SELECT t.space, COUNT(*) FROM task_neighbours n JOIN tasks t ON t.vec_id = n.vec_id"
+            " GROUP BY t.space"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {space: n for space, n in rows}
+
+
+def _flags(folder: Path) -> dict[str, int]:
+    conn = sqlite3.connect(folder / "tasks.sqlite")
+    try:
+        return dict(conn.execute("SELECT name, keep_neighbours FROM spaces").fetchall())
+    finally:
+        conn.close()
+
+
+def test_a_schema_2_store_migrates_with_the_flag_off_and_computes_no_lists(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Migration computes no lists (at a million tasks it could not): every migrated space
+    has keep_neighbours off, stores no rows, and refuses CSLS; cosine works as before."""
     tasks, vectors = make_tasks(70, DIM, seed=2)
     live = {t.id: v for t, v in zip(tasks, vectors, strict=True)}
     folder = write_old_store(
         tmp_path / "v2", {"s": (DIM, "flat"), "h": (DIM, "hnsw")}, {"s": tasks, "h": tasks[:30]}
     )
-    rng = np.random.default_rng(0)
     with caplog.at_level(logging.INFO, logger="server.store.hubness"), TaskStore(_config(folder)) as store:
         assert store.get("s", ["task-0005"])[0].tags == tasks[5].tags
-        _check(store, "s", live, rng)
-        _check(store, "h", {t.id: live[t.id] for t in tasks[:30]}, rng)
-    assert "computed the neighbour lists of 70 of 70 tasks" in caplog.text
+        assert [sp.keep_neighbours for sp in store.list_spaces()] == [False, False]
+        (hits,) = store.search("s", ["task-0000"], k=5)
+        assert [h.id for h in hits] == [i for i, _ in _cosine_top(live, "task-0000", 5)]
+        with pytest.raises(FailedPreconditionError, match=r"space 's' keeps no neighbour lists"):
+            store.search("s", ["task-0000"], k=5, similarity="csls")
+        with pytest.raises(
+            FailedPreconditionError, match=r"space 'h' .*create the space with keep_neighbours"
+        ):
+            store.rank_sources("h", "task-0000", similarity="csls")
+        store.upsert("s", make_tasks(3, DIM, seed=9)[0])
+        assert store.delete("s", ids=["task-0001"]) == 1
+    assert "neighbour lists" not in caplog.text
     conn = sqlite3.connect(folder / "tasks.sqlite")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-    assert conn.execute("SELECT COUNT(*) FROM task_neighbours").fetchone()[0] == 100
     conn.close()
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="server.store.hubness"), TaskStore(_config(folder)) as store:
-        _check(store, "s", live, rng)  # read back, nothing recomputed
-    assert "computed the neighbour lists" not in caplog.text
+    assert _neighbour_rows(folder) == {}
+    assert _flags(folder) == {"s": 0, "h": 0}
+    with TaskStore(_config(folder)) as store:  # and so it stays
+        assert not store.describe_space("s").keep_neighbours
+    assert _neighbour_rows(folder) == {}
+
+
+def _cosine_top(live: dict[str, np.ndarray], task_id: str, k: int) -> list[tuple[str, float]]:
+    ids = sorted(live)
+    unit = _unit(np.stack([live[i] for i in ids]))
+    row = unit @ unit[ids.index(task_id)]
+    order = [j for j in np.argsort(-row, kind="stable") if ids[j] != task_id]
+    return [(ids[j], float(row[j])) for j in order[:k]]
 
 
 def test_a_damaged_schema_2_row_stops_the_migration(tmp_path: Path) -> None:
@@ -289,19 +332,150 @@ def test_a_damaged_schema_2_row_stops_the_migration(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_a_schema_2_snapshot_restores_with_lists(tmp_path: Path) -> None:
-    tasks, vectors = make_tasks(40, DIM, seed=6)
+def test_a_schema_2_snapshot_restores_with_the_flag_off_and_no_lists(tmp_path: Path) -> None:
+    tasks, _ = make_tasks(40, DIM, seed=6)
     old = write_old_store(tmp_path / "old", {"s": (DIM, "flat")}, {"s": tasks})
-    rng = np.random.default_rng(1)
     with TaskStore(_config(tmp_path / "live")) as store:
-        store.create_space("other", DIM)
+        store.create_space("other", DIM, keep_neighbours=True)
         snaps = tmp_path / "live" / "snapshots"
         snaps.mkdir()
         data = (old / "tasks.sqlite").read_bytes()
         (snaps / "v2.sqlite").write_bytes(data)
         (snaps / "v2.sha256").write_text(hashlib.sha256(data).hexdigest())
         assert store.restore_snapshot("v2") == (1, 40)
-        _check(store, "s", {t.id: v for t, v in zip(tasks, vectors, strict=True)}, rng)
+        assert not store.describe_space("s").keep_neighbours
+        assert len(store.search("s", ["task-0000"], k=3)[0]) == 3
+        with pytest.raises(FailedPreconditionError, match="keeps no neighbour lists"):
+            store.search("s", ["task-0000"], k=3, similarity="csls")
+    assert _neighbour_rows(tmp_path / "live") == {}
+    assert _flags(tmp_path / "live") == {"s": 0}
+
+
+def test_only_spaces_with_keep_neighbours_keep_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A space without the flag does no neighbour work on upsert, delete, start-up and
+    restore (the planners are made to fail for it), stores no rows, and refuses CSLS
+    (by id, by vector, in rankings, even with a filter that matches nothing) naming the
+    space and the flag; the flag survives a restart and a snapshot restore."""
+    from server.store import hubness
+
+    tasks, vectors = make_tasks(40, DIM, seed=13)
+    live = {t.id: v for t, v in zip(tasks, vectors, strict=True)}
+    kept_tables: set[int] = set()
+    real_upsert, real_delete, real_load = hubness.plan_upsert, hubness.plan_delete, hubness.load_table
+
+    def guarded(real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(table: object, *args: Any, **kwargs: Any) -> Any:
+            assert id(table) in kept_tables, "neighbour work for a space without keep_neighbours"
+            return real(table, *args, **kwargs)
+
+        return call
+
+    def load(*args: Any, space: str, **kwargs: Any) -> Any:
+        assert space == "kept", f"lists loaded for space {space!r}"
+        table, computed = real_load(*args, space=space, **kwargs)
+        kept_tables.add(id(table))
+        return table, computed
+
+    monkeypatch.setattr(hubness, "plan_upsert", guarded(real_upsert))
+    monkeypatch.setattr(hubness, "plan_delete", guarded(real_delete))
+    monkeypatch.setattr(hubness, "load_table", load)
+    folder = tmp_path / "s"
+
+    def check(store: TaskStore) -> None:
+        kept_tables.clear()
+        kept_tables.add(id(store._neighbours["kept"]))
+        assert set(store._neighbours) == {"kept"}
+        assert {sp.name: sp.keep_neighbours for sp in store.list_spaces()} == {"kept": True, "plain": False}
+        _check(store, "kept", live, np.random.default_rng(4))
+        nothing = Filter(must=(Condition("id", ("no-such-task",)),))
+        for call in (
+            lambda: store.search("plain", ["task-0000"], k=3, similarity="csls"),
+            lambda: store.search("plain", vectors[0], k=3, similarity="csls", csls_k=4),
+            lambda: store.search("plain", ["task-0000"], k=3, filter=nothing, similarity="csls"),
+            lambda: store.rank_sources("plain", "task-0000", similarity="csls"),
+            lambda: store.rank_sources("plain", "task-0000", candidate_filter=nothing, similarity="csls"),
+        ):
+            with pytest.raises(FailedPreconditionError) as caught:
+                call()
+            message = str(caught.value)
+            assert "'plain'" in message and "keep_neighbours" in message and "\n" not in message
+        # cosine is untouched: the same hits in both spaces
+        assert [h.id for h in store.search("plain", ["task-0003"], k=6)[0]] == [
+            h.id for h in store.search("kept", ["task-0003"], k=6)[0]
+        ]
+
+    with TaskStore(_config(folder)) as store:
+        assert store.create_space("kept", DIM, keep_neighbours=True).keep_neighbours
+        assert not store.create_space("plain", DIM).keep_neighbours
+        kept_tables.add(id(store._neighbours["kept"]))
+        for space in ("kept", "plain"):
+            store.upsert(space, tasks)
+            store.upsert(space, tasks[:5])  # replacements
+            assert store.delete(space, ids=["task-0039", "task-0038"]) == 2
+        for gone in ("task-0039", "task-0038"):
+            del live[gone]
+        check(store)
+        store.create_snapshot("both")
+        store.delete_space("kept")
+        store.create_space("kept", DIM)  # re-created without the flag
+    assert _neighbour_rows(folder) == {}
+    assert _flags(folder) == {"kept": 0, "plain": 0}
+    with TaskStore(_config(folder)) as store:
+        store.restore_snapshot("both")
+        check(store)
+    assert _neighbour_rows(folder) == {"kept": 38}
+    assert _flags(folder) == {"kept": 1, "plain": 0}
+    with TaskStore(_config(folder)) as store:  # restart: read back, flags and lists
+        check(store)
+    assert _neighbour_rows(folder) == {"kept": 38}
+
+
+def test_keep_neighbours_over_grpc(
+    client: TaskSearchClient, running_server: tuple[TaskSearchServer, int]
+) -> None:
+    """The flag is sent, stored and echoed (CreateSpace, DescribeSpace, ListSpaces, async
+    client too); CSLS on a space without it is FAILED_PRECONDITION over real gRPC, in one
+    line naming the space and how to get CSLS."""
+    from fute_client.aio import AsyncTaskSearchClient
+
+    tasks, _ = make_tasks(12, DIM, seed=3)
+    assert client.create_space("kept", DIM, keep_neighbours=True).keep_neighbours is True
+    assert client.create_space("plain", DIM).keep_neighbours is False
+    for space in ("kept", "plain"):
+        client.upsert(space, tasks)
+    assert client.describe_space("kept").keep_neighbours
+    assert {sp.name: sp.keep_neighbours for sp in client.list_spaces()} == {"kept": True, "plain": False}
+    assert len(client.search("kept", ["task-0000"], k=3, similarity="csls")[0]) == 3
+    with pytest.raises(FailedPreconditionError, match=r"space 'plain' keeps no neighbour lists"):
+        client.rank_sources("plain", "task-0000", similarity="csls")
+
+    async def through_aio() -> bool:
+        async with AsyncTaskSearchClient(f"127.0.0.1:{running_server[1]}", timeout=10.0) as aio:
+            made = await aio.create_space("aio", DIM, keep_neighbours=True)
+            return made.keep_neighbours
+
+    assert asyncio.run(through_aio()) is True
+    with grpc.insecure_channel(f"127.0.0.1:{running_server[1]}") as channel:
+        stub = services.TaskSearchStub(channel)
+        request = messages.FindSimilarTasksRequest(
+            space="plain",
+            queries=[messages.Query(id="task-0000")],
+            k=3,
+            similarity=messages.SIMILARITY_CSLS,
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.FindSimilarTasks(request, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        details = caught.value.details() or ""
+        assert details == (
+            "space 'plain' keeps no neighbour lists, which similarity 'csls' needs;"
+            " to use CSLS, create the space with keep_neighbours"
+        )
+        made = stub.CreateSpace(messages.CreateSpaceRequest(name="raw", dim=2, keep_neighbours=True))
+        assert (
+            made.keep_neighbours
+            and stub.DescribeSpace(messages.DescribeSpaceRequest(name="raw")).keep_neighbours
+        )
 
 
 def test_damaged_neighbour_rows_are_recomputed_and_logged(
@@ -310,7 +484,7 @@ def test_damaged_neighbour_rows_are_recomputed_and_logged(
     tasks, vectors = make_tasks(30, DIM, seed=4)
     live = {t.id: v for t, v in zip(tasks, vectors, strict=True)}
     with TaskStore(_config(tmp_path / "s")) as store:
-        store.create_space("s", DIM)
+        store.create_space("s", DIM, keep_neighbours=True)
         store.upsert("s", tasks)
     conn = sqlite3.connect(tmp_path / "s" / "tasks.sqlite")
     conn.execute(
@@ -335,7 +509,7 @@ def test_store_and_grpc_answer_csls_alike(api: TaskSearchAPI) -> None:
     and the same refusals (csls_k set explicitly to 0 is not "unset")."""
     tasks, vectors = make_tasks(50, DIM, seed=12)
     ref = Reference({t.id: v for t, v in zip(tasks, vectors, strict=True)})
-    api.create_space("s", DIM)
+    api.create_space("s", DIM, keep_neighbours=True)
     api.upsert("s", tasks)
     query = vectors[7] + 0.05
     by_id, by_vec = api.search("s", ["task-0004", query], k=5, similarity="csls")
@@ -361,7 +535,7 @@ def test_an_unknown_similarity_enum_value_is_invalid_argument(
 ) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{running_server[1]}") as channel:
         stub = services.TaskSearchStub(channel)
-        stub.CreateSpace(messages.CreateSpaceRequest(name="s", dim=2))
+        stub.CreateSpace(messages.CreateSpaceRequest(name="s", dim=2, keep_neighbours=True))
         query = messages.Query(id="x")
         for call, request in (
             (
@@ -392,7 +566,7 @@ def test_server_side_csls_reproduces_the_model_retrieval_benchmark(tmp_path: Pat
     datasets = [emb(f"d{i}", "dataset") for i in range(14)]
     models = [emb(f"m{i}", "model") for i in range(6)]
     with TaskStore(_config(tmp_path / "s")) as store:
-        store.create_space("s", DIM, identity=identity_of(space))
+        store.create_space("s", DIM, identity=identity_of(space), keep_neighbours=True)
         upload_embeddings(store, "s", [*datasets, *models])
         only_datasets = Filter(must=(Condition("kind", ("dataset",)),))
         for k in (3, 5):

@@ -56,7 +56,7 @@ def _tasks() -> list[Task]:
 
 
 def test_output_info_round_trips_and_rides_on_hits(api: TaskSearchAPI) -> None:
-    api.create_space("s", DIM)
+    api.create_space("s", DIM, keep_neighbours=True)
     assert api.upsert("s", _tasks()).failed == 0
     got = {t.id: t.output_info for t in api.get("s", ["lexicon", "tagger", "data", "old-model"])}
     assert got == {"lexicon": SAYS_LITTLE, "tagger": SAYS_MUCH, "data": None, "old-model": None}
@@ -189,7 +189,7 @@ def test_cli_csls_options(
     running_server: tuple[TaskSearchServer, int],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    client.create_space("s", DIM)
+    client.create_space("s", DIM, keep_neighbours=True)
     client.upsert("s", [Task(id=f"t{i}", vector=_vec(10 + i), kind="dataset") for i in range(8)])
     base = ["--server", f"127.0.0.1:{running_server[1]}", "--space", "s", "--id", "t0"]
     assert fute_main(["search", *base, "-k", "3", "--similarity", "csls", "--csls-k", "3"]) == 0
