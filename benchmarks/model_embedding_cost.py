@@ -41,6 +41,7 @@ import cProfile
 import io
 import json
 import logging
+import os
 import pstats
 import sys
 import time
@@ -247,13 +248,14 @@ def measure(args: argparse.Namespace, n: int, surrogate: Any, report: list[str])
             llm = load_adapter("llm:smollm2", AdapterOptions(prompt=prompt, batch_size=args.model_batch_size))
             llm.identity()  # hashes the weight files once; predict_corpus's cache key reuses it
         assert isinstance(llm, CausalLMAdapter)
-        by_path = {path: Row("llm", llm.name, path) for path in SCORING_PATHS}
+        paths: tuple[ScoringPath, ...] = args.paths
+        by_path = {path: Row("llm", llm.name, path) for path in paths}
         for path in by_path.values():
             phases.into(path)
         outputs: dict[str, np.ndarray] = {}
         for r in range(args.repeats):
             # Alternate the order so drifting background load does not favour one path.
-            for path in SCORING_PATHS if r % 2 == 0 else SCORING_PATHS[::-1]:
+            for path in paths if r % 2 == 0 else paths[::-1]:
                 llm.scoring = path
                 phases = Phases()
                 title = f"N={n} llm {llm.name} score [{path}]"
@@ -262,10 +264,10 @@ def measure(args: argparse.Namespace, n: int, surrogate: Any, report: list[str])
                         llm, corpus, use_cache=False, progress=False, batch_size=CHUNK[path]
                     )
                 phases.into(by_path[path])
-        diff = float(np.abs(outputs["plain"] - outputs["shared-prefix"]).max())
+        diff = float(np.abs(outputs[paths[0]] - outputs[paths[-1]]).max()) if len(paths) > 1 else None
         # The FIM on (U, outputs) once, on the outputs just scored; both rows share its figures.
         fim_row = Row("llm", llm.name, "fim")
-        model_row(fim_row, llm, outputs["shared-prefix"])
+        model_row(fim_row, llm, outputs[paths[-1]])
         for path_row in by_path.values():
             for phase in ("fine-tune", "gradient", "fim-rest"):
                 path_row.wall[phase] = fim_row.wall[phase]
@@ -275,10 +277,11 @@ def measure(args: argparse.Namespace, n: int, surrogate: Any, report: list[str])
         extra.setdefault("llm", {})[llm.name] = {
             "max_abs_diff_plain_vs_shared": diff,
             "tokens_in_prompts": sum(len(llm._prompt_ids(ex)) for ex in examples),
+            # Counted for both paths even when one was not timed: positions are exact.
             "tokens_run": {p: tokens_run(llm, examples, p, CHUNK[p]) for p in SCORING_PATHS},
             "shared_prefix_tokens": llm.shared_prefix_length([llm._prompt_ids(ex) for ex in examples]),
         }
-        log.info("N=%d llm %s: plain/shared max |diff| %.2e", n, llm.name, diff)
+        log.info("N=%d llm %s: outputs of the paths differ by at most %s", n, llm.name, diff)
     return {"n": n, "rows": rows, **extra}
 
 
@@ -297,12 +300,12 @@ def format_block(result: dict[str, Any], datasets: list[str]) -> str:
             work = row.work(clock)
             lines.append(f"{row.label():<44}{cells}{work:>9.2f}{work + row.best('load', clock):>9.2f}")
     for name, info in result.get("llm", {}).items():
-        runs = info["tokens_run"]
+        runs, diff = info["tokens_run"], info["max_abs_diff_plain_vs_shared"]
         lines.append(
             f"{name}: {info['tokens_in_prompts']} prompt tokens, shared prefix {info['shared_prefix_tokens']}; "
             f"positions run: plain {runs['plain']}, shared-prefix {runs['shared-prefix']} "
-            f"({runs['plain'] / max(1, runs['shared-prefix']):.2f}x fewer); "
-            f"outputs max |plain - shared-prefix| {info['max_abs_diff_plain_vs_shared']:.1e}"
+            f"({runs['plain'] / max(1, runs['shared-prefix']):.2f}x fewer)"
+            + (f"; outputs max |plain - shared-prefix| {diff:.1e}" if diff is not None else "")
         )
     refs: list[tuple[str, Callable[[str], float]]] = []
     for ds in datasets[:1]:  # the reference dataset; the others are summarised below
@@ -343,6 +346,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callables", default="vader", help="comma-separated shipped callables")
     parser.add_argument("--prompts", default="sentiment", help="comma-separated packaged prompts for SmolLM2")
     parser.add_argument(
+        "--paths",
+        default=",".join(SCORING_PATHS),
+        help=f"scoring paths of the LLM to time, comma-separated, of {SCORING_PATHS}",
+    )
+    parser.add_argument(
         "--model-batch-size", type=int, default=8, help="prompts per forward (the CLI default)"
     )
     parser.add_argument(
@@ -363,14 +371,17 @@ def main(argv: list[str] | None = None) -> int:
         args.datasets = [x for x in args.datasets.split(",") if x]
     args.callables = [x for x in args.callables.split(",") if x]
     args.prompts = [x for x in args.prompts.split(",") if x]
-    if not args.datasets or args.repeats < 1:
-        parser.error("give at least one dataset and --repeats >= 1")
+    args.paths = tuple(x for x in SCORING_PATHS if x in args.paths.split(","))
+    if not args.datasets or args.repeats < 1 or not args.paths:
+        parser.error(f"give at least one dataset, --repeats >= 1 and --paths of {SCORING_PATHS}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("fute", "transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     threads = configure_threads(args.threads)
     head = banner() + f"\ncommand: python {' '.join(['benchmarks/model_embedding_cost.py', *sys.argv[1:]])}"
     head += f"\nthreads {threads}, repeats {args.repeats}, model batch {args.model_batch_size}, prediction cache off"
+    # Other jobs share the machine: the load says how far wall seconds are from CPU seconds.
+    head += "\nload average at start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(head, flush=True)
     surrogate = load_surrogate()
     report: list[str] = []
@@ -379,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(args, n, surrogate, report)
         print(format_block(result, args.datasets), flush=True)
         results.append(result)
+    head += "\nload average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
     text = head + "\n\n" + "\n\n".join(format_block(r, args.datasets) for r in results) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".txt").write_text(text)
