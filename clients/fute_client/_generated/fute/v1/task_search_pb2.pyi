@@ -1135,8 +1135,9 @@ class RankSourceTasksRequest(_message.Message):
     """
     csls_k: _builtins.int
     order: Global___RankOrder.ValueType
-    """How the candidates are ordered; unset: the server's default (predicted gain, the
-    order that ranked better than cosine on held-out targets; docs/evaluation.md).
+    """How the candidates are ordered; unset: the server's default, predicted gain (it
+    ranked better than cosine on held-out targets; docs/evaluation.md) with cosine, the
+    CSLS order with CSLS (the predictor reads cosines and would undo it).
     """
     rerank_top: _builtins.int
     """With RANK_ORDER_PREDICTED_GAIN: only the rerank_top most similar candidates are
