@@ -82,16 +82,24 @@ def exclude(task_id: str) -> Filter:
 
 
 def hits_table(hits: Sequence[Hit], query: Task) -> Table:
-    """Rank, task, kind, task type and cosine of each hit; ``*`` marks the query's own type."""
+    """Rank, task, kind, task type and cosine of each hit (and, in a source ranking, its
+    predicted gain and P(help)); ``*`` marks the query's own type."""
+    predicted = bool(hits) and hits[0].p_help is not None
     table = Table()
     table.add_column("rank", justify="right")
     table.add_column("task")
     table.add_column("kind")
     table.add_column("task_type")
     table.add_column("cosine", justify="right")
+    if predicted:
+        table.add_column("predicted gain", justify="right")
+        table.add_column("P(help)", justify="right")
     for rank, hit in enumerate(hits, 1):
         same = "*" if query.task_type and hit.task.task_type == query.task_type else ""
-        table.add_row(str(rank), hit.id, hit.task.kind, hit.task.task_type + same, f"{hit.score:.3f}")
+        cells = [str(rank), hit.id, hit.task.kind, hit.task.task_type + same, f"{hit.score:.3f}"]
+        if predicted:
+            cells += [f"{hit.predicted_gain:+.3f}", f"{hit.p_help:.2f}"]
+        table.add_row(*cells)
     return table
 
 
@@ -188,10 +196,12 @@ def run(args: argparse.Namespace, out: Console) -> None:
         ranking = client.rank_sources(args.space, args.target, candidate_filter=exclude(args.target))
         title = (
             f"RankSourceTasks: sources for {args.target} ({target.kind}, {target.task_type}), "
-            f"{len(ranking)} candidates, best first"
+            f"{len(ranking)} candidates, best first by {ranking.order.replace('_', ' ')}"
         )
         heading(out, title)
         out.print(hits_table(ranking, target))
+        if ranking.advice:
+            out.print(ranking.advice)
         out.print("[dim]* : same task_type as the query / target[/dim]")
 
 
