@@ -6,6 +6,8 @@ to upload ``TaskEmbedding`` files through either a client or an in-process store
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fute.embedding import TaskEmbedding
 from fute.informativeness import OutputInformation
 from fute.space import EmbeddingSpace, check_same_space
@@ -44,34 +46,13 @@ def embedding_space_of(identity: SpaceIdentity, dim: int) -> EmbeddingSpace:
 
 def output_info_of(information: OutputInformation | None) -> OutputInfo | None:
     """The API record of a model's output information (``TaskInfo.output_info``)."""
-    if information is None:
-        return None
-    return OutputInfo(
-        n=information.n,
-        n_answers=information.n_answers,
-        answer_entropy=information.answer_entropy,
-        majority_share=information.majority_share,
-        majority_index=information.majority_index,
-        spread=information.spread,
-        source_mi=information.source_mi,
-        source_nmi=information.source_nmi,
-    )
+    # The two records have the same fields by design: the contract may not import fute.
+    return None if information is None else OutputInfo(**asdict(information))
 
 
 def information_of(info: OutputInfo | None) -> OutputInformation | None:
     """Inverse of :func:`output_info_of` (for fute's ``describe`` and ``is_low``)."""
-    if info is None:
-        return None
-    return OutputInformation(
-        n=info.n,
-        n_answers=info.n_answers,
-        answer_entropy=info.answer_entropy,
-        majority_share=info.majority_share,
-        majority_index=info.majority_index,
-        spread=info.spread,
-        source_mi=info.source_mi,
-        source_nmi=info.source_nmi,
-    )
+    return None if info is None else OutputInformation(**asdict(info))
 
 
 def task_of(emb: TaskEmbedding, task_id: str | None = None) -> Task:

@@ -210,3 +210,13 @@ def test_cli_csls_options(
         err = capsys.readouterr().err
         assert message in err and "INVALID_ARGUMENT" in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_the_contract_and_fute_records_of_output_information_stay_field_for_field() -> None:
+    """The conversions copy by field name: a field added to one record must be added to both."""
+    from dataclasses import fields
+
+    from fute.informativeness import OutputInformation
+    from fute_client.types import OutputInfo
+
+    assert [f.name for f in fields(OutputInfo)] == [f.name for f in fields(OutputInformation)]
