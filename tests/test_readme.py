@@ -54,7 +54,7 @@ def test_readme_use_block_runs_as_written(tmp_path: Path) -> None:
     assert (tmp_path / "runs/use/sims.csv").read_text().count("\n") >= 3
     spaces = next(line for line in out.splitlines() if line.startswith("minilm-fim"))
     assert spaces.split()[1:3] == ["4096", "3"] and "--method fim" in spaces
-    ranking = out[out.index("candidate source tasks, best first:") :]
+    ranking = out[out.index("candidate source tasks, best first (by predicted gain):") :]
     ranked = [line.split()[-1] for line in ranking.splitlines()[2:] if line.strip()]
     assert sorted(ranked) == ["rotten_tomatoes", "sms_spam", "trec_coarse"]
     assert ranked[0] == "rotten_tomatoes"  # the sentiment source for a sentiment target
