@@ -14,8 +14,9 @@ The same seeded vectors (``server.store.recall.clustered_vectors``) go into ever
 * ``info``: ``GetServerInfo`` on ``server``: a call through the same gRPC stack, client
   and interceptors that does no work (the transport's floor).
 
-Both servers keep no CSLS neighbour lists (``benchmarks/serve_cosine_only.py``, as the
-in-process store): their ingest would otherwise cost one exhaustive pass per task.
+Both servers (and the in-process store) keep no CSLS neighbour lists
+(``benchmarks/serve_cosine_only.py``): a before tree older than f7aec73 keeps them for
+every space, at one exhaustive pass per added task.
 Single queries (k=10) go round robin, one system after another in a shuffled order per
 round, ``--think-ms`` of sleep before each, so every system sees the same machine state
 (on a shared machine the load drifts over minutes; interleaving keeps it out of the

@@ -21,7 +21,8 @@ product search:
 * ``server-before``: the same, run from another source tree (``--before-root``, e.g. an
   older commit from ``git archive``), for before/after figures in one run (flat only);
 * ``--cosine-only``: servers start through ``benchmarks/serve_cosine_only.py`` (no CSLS
-  neighbour lists: keeping them costs one exhaustive pass per added task);
+  neighbour lists, which cost one exhaustive pass per added task in trees before f7aec73;
+  since then the benchmark's spaces keep none anyway);
 * ``qdrant``: ``qdrant-client`` local mode on disk (``QdrantClient(path=...)``);
 * ``milvus``: ``milvus-lite`` through ``pymilvus.MilvusClient`` on a local file, FLAT index.
 

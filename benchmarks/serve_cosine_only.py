@@ -2,14 +2,15 @@
 
 Usage: python benchmarks/serve_cosine_only.py serve --store DIR --port N [any serve flag]
 
-The store keeps every task's 50 nearest tasks for CSLS (``server.store.hubness``): each
-added task costs one exhaustive pass over its space, so a bulk load of n tasks costs n
-scans (10,000 x 1,024: 555 tasks/s instead of ~16,000; 100,000: about 30 s per 1,000 by
-extrapolation; a million does not fit). This entry point replaces the three functions
-that plan and load the lists with ones that keep none, so ingest, start-up and cosine
-search can be measured at 100k-1M. Everything else, cosine search included, is the
-server's own code. CSLS queries to such a server answer as if no task had neighbours;
-benchmarks use cosine only. Not for serving.
+From d76f814 to f7aec73 the store kept every task's 50 nearest tasks for CSLS in every
+space (``server.store.hubness``), one exhaustive pass per added task: a bulk load of n
+tasks cost n scans (measured in process at 10k x 1,024 then: 555 tasks/s). Since f7aec73
+only spaces created with ``keep_neighbours`` keep them, so for the default spaces of the
+benchmarks this changes nothing; it is kept for before/after runs against a tree of that
+window (``fixed_costs.py --before-root``) and for spaces that keep lists. It replaces the
+three functions that plan and load the lists with ones that keep none; everything else,
+cosine search included, is the server's own code. CSLS queries to such a server answer
+as if no task had neighbours. Not for serving.
 """
 
 from __future__ import annotations
