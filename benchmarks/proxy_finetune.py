@@ -35,7 +35,7 @@ from fute.data.split import cap_examples
 from fute.evaluation.folders import load_embedding_dir
 from fute.evaluation.ground_truth import GroundTruth, load_ground_truth
 from fute.evaluation.metrics import regret_at_k
-from fute.evaluation.rankings import embedding_similarities, rank
+from fute.evaluation.rankings import embedding_similarities, mean_interval, rank
 from fute.models.finetune import FinetuneSettings
 from fute.runtime import configure_threads
 from fute.surrogate import load_surrogate
@@ -45,12 +45,6 @@ from fute.transfer import TransferSettings, encoder_state, target_score
 def _encoder(folder: Path) -> dict[str, Any]:
     model = transformers.AutoModelForSequenceClassification.from_pretrained(folder)
     return encoder_state(model)
-
-
-def _paired(d: np.ndarray) -> tuple[float, float, float]:
-    rng = np.random.default_rng(0)
-    means = d[rng.integers(0, len(d), size=(4000, len(d)))].mean(axis=1)
-    return float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
 def _regret(gt: GroundTruth, target: str, pick: str) -> float:
@@ -152,7 +146,7 @@ def main() -> None:
     ):
         c = np.array([r[f"{key}_cosine"] for r in rows])
         p = np.array([r[f"{key}_proxy"] for r in rows])
-        d, lo, hi = _paired(p - c)
+        d, lo, hi = mean_interval(p - c)
         lines.append(f"| {name} | {c.mean():.3f} | {p.mean():.3f} | {d:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
     right = sum(r["advise_alone"] == r["truly_no_help"] for r in rows)
     advised = sum(r["advise_alone"] for r in rows)

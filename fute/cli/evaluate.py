@@ -62,7 +62,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     gt = load_ground_truth(args.ground_truth)
     results: list[RankerResult] = []
     sims_by_ranker: dict[str, Similarities] = {}
-    norms_by_ranker: dict[str, dict[str, float]] = {}
+    first_norms: dict[str, float] = {}
     for name, target_dir, source_dir in rankers:
         targets, sources = load_embedding_dir(target_dir), load_embedding_dir(source_dir)
         try:
@@ -73,14 +73,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         for k in args.csls:
             label = f"{name} csls@{k}"
             results.append(evaluate_ranker(label, csls_similarities(targets, sources, gt, k), gt))
-        norms_by_ranker[name] = {
-            s: float(np.linalg.norm(e.vector.astype(np.float64))) for s, e in sources.items()
-        }
+        if name == rankers[0][0]:  # the predictor is built on the first ranker; it reads norms
+            first_norms = {s: float(np.linalg.norm(e.vector.astype(np.float64))) for s, e in sources.items()}
         results.append(evaluate_ranker(name, sims, gt))
     results.append(random_result(gt))
     first = rankers[0][0]
     predicted = (
-        _predictor_results(args, gt, rankers[0][0], sims_by_ranker[first], norms_by_ranker[first], console)
+        _predictor_results(args, gt, first, sims_by_ranker[first], first_norms, console)
         if args.predictor
         else []
     )

@@ -176,6 +176,16 @@ def csls_similarities(
     return out
 
 
+def mean_interval(
+    differences: np.ndarray, resamples: int = 4000, rng: np.random.Generator | None = None
+) -> tuple[float, float, float]:
+    """Mean of per-target differences with its 95% bootstrap interval (resampling targets)."""
+    d = np.asarray(differences, np.float64)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    means = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
+    return float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
 def paired_differences(
     chosen: RankerResult, other: RankerResult, resamples: int = 4000
 ) -> dict[str, tuple[float, float, float]]:
@@ -184,9 +194,7 @@ def paired_differences(
     mine = {t.target: t.values for t in chosen.per_target}
     theirs = {t.target: t.values for t in other.per_target}
     targets = sorted(mine)
-    out = {}
-    for m in METRICS:
-        d = np.asarray([mine[t][m] - theirs[t][m] for t in targets])
-        means = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
-        out[m] = (float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)))
-    return out
+    return {
+        m: mean_interval(np.asarray([mine[t][m] - theirs[t][m] for t in targets]), resamples, rng)
+        for m in METRICS
+    }
