@@ -14,6 +14,10 @@ and refuses to mix configurations. Source classifiers are kept under ``--models`
     python -m benchmarks.transfer_ground_truth --tasks $(python -m benchmarks.transfer_ground_truth \
         --list-targets) --source-only subjectivity --seeds 0 1 2 --threads 1   # the full matrix
 
+``--shard K/N`` splits the (seed, source) groups between N workers started with the same
+arguments (worker K takes every N-th group), so two single-thread workers can share 2
+cores; each run is one appended line well under a page, so their rows do not interleave.
+
 ``--tasks`` are targets and sources; ``--source-only`` tasks are sources only (a target at
 its ceiling from the capped split teaches nothing about ranking, but it is still a
 candidate source).
@@ -88,6 +92,14 @@ def _config(
     }
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """Parse ``K/N`` (0 <= K < N) for ``--shard``; argparse reports the ValueError."""
+    k, sep, n = text.partition("/")
+    if not sep or not k.isdigit() or not n.isdigit() or not 0 <= int(k) < int(n):
+        raise argparse.ArgumentTypeError(f"--shard wants K/N with 0 <= K < N, got {text!r}")
+    return int(k), int(n)
+
+
 def _done(out: Path) -> set[tuple[str | None, str, int]]:
     if not out.exists():
         return set()
@@ -105,6 +117,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "ground_truth.jsonl")
     ap.add_argument("--models", type=Path, default=Path("runs/transfer/sources"))
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--shard", type=_shard, default=(0, 1), metavar="K/N", help="worker K of N")
     args = ap.parse_args()
     if args.list_targets:
         print(" ".join(ALL_TARGETS))
@@ -140,10 +153,13 @@ def main() -> None:
     train = {n: _load(n, "train") for n in sources}
     test = {n: _load(n, "test", train[n].label_names) for n in args.tasks}
     done = _done(args.out)
+    shard, n_shards = args.shard
+    groups = [(seed, src) for seed in args.seeds for src in [None, *sources]]
+    mine = {g for i, g in enumerate(groups) if i % n_shards == shard}
     todo = [
         (src, tgt, seed)
-        for seed in args.seeds
-        for src in [None, *sources]
+        for seed, src in groups
+        if (seed, src) in mine
         for tgt in args.tasks
         if src != tgt and (src, tgt, seed) not in done
     ]
@@ -152,6 +168,8 @@ def main() -> None:
     with args.out.open("a") as sink:
         for seed in args.seeds:
             for src in [None, *sources]:
+                if (seed, src) not in mine:
+                    continue
                 targets = [t for t in args.tasks if t != src and (src, t, seed) not in done]
                 if not targets:
                     continue

@@ -90,9 +90,10 @@ def _checked_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> I
         yield request
 
 
-class RequestLogInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Gives each call a request id (the client's ``x-request-id`` or a new one), sends it
-    back in the initial metadata, and logs method, status and latency."""
+class HandlerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """An interceptor that works on the handler a call resolves to: subclasses implement
+    :meth:`intercept_handler`, which sees only calls that have one (unknown methods pass
+    through to grpcio's UNIMPLEMENTED untouched)."""
 
     def intercept_service(
         self,
@@ -100,12 +101,30 @@ class RequestLogInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        full: str = handler_call_details.method
+        if handler is None:
+            return None
+        return self.intercept_handler(handler, handler_call_details)
+
+    def intercept_handler(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        """The handler to run instead of ``handler`` for the call ``details`` describe."""
+        raise NotImplementedError
+
+
+class RequestLogInterceptor(HandlerInterceptor):
+    """Gives each call a request id (the client's ``x-request-id`` or a new one), sends it
+    back in the initial metadata, and logs method, status and latency."""
+
+    def intercept_handler(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        full: str = details.method
         # TaskSearch streams requests only: a reply stream would outlive the call's log line.
-        if handler is None or not full.startswith(SERVICE_PREFIX) or handler.response_streaming:
+        if not full.startswith(SERVICE_PREFIX) or handler.response_streaming:
             return handler
         method = full[len(SERVICE_PREFIX) :]
-        incoming = dict(handler_call_details.invocation_metadata or ())
+        incoming = dict(details.invocation_metadata or ())
         request_id = str(incoming.get(REQUEST_ID_KEY) or uuid.uuid4().hex[:16])
         streaming = bool(handler.request_streaming)
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 
 from server.auth import SERVICE_PREFIX, matches_any, token_of
-from server.interceptors import Behaviour, rewrap
+from server.interceptors import Behaviour, HandlerInterceptor, rewrap
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ def open_stream_limit(workers: int) -> int:
     return max(1, workers // 4)
 
 
-class OpenCallLimiter(grpc.ServerInterceptor):  # type: ignore[misc]
+class OpenCallLimiter(HandlerInterceptor):
     """At most ``limit`` concurrent streaming calls outside the TaskSearch service
     without a valid token (``tokens``: every read and write token)."""
 
@@ -40,18 +39,15 @@ class OpenCallLimiter(grpc.ServerInterceptor):  # type: ignore[misc]
         self._tokens = tokens
         self._slots = threading.BoundedSemaphore(limit)
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or method.startswith(SERVICE_PREFIX):
+    def intercept_handler(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        method: str = details.method
+        if method.startswith(SERVICE_PREFIX):
             return handler  # TaskSearch has its own guard (AuthInterceptor)
         if not handler.response_streaming:
             return handler
-        token = token_of(handler_call_details.invocation_metadata)
+        token = token_of(details.invocation_metadata)
         if token is not None and matches_any(token, self._tokens):
             return handler
         return self._bounded(handler, method)

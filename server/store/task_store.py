@@ -25,6 +25,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
@@ -351,6 +352,24 @@ def server_info_of(
     )
 
 
+@dataclass(frozen=True)
+class _Lookup:
+    """One read's resolved queries: the space, the query vectors, the vec_id each query
+    leaves out (-1: none), the filter's allowed vec_ids (None: all) and how many
+    candidates that leaves."""
+
+    row: SpaceRow
+    queries: np.ndarray
+    exclude: list[int]
+    allowed: np.ndarray | None
+    candidates: int
+
+    @property
+    def filtered_out(self) -> bool:
+        """The filter matches no task (an empty space with no filter is searched as usual)."""
+        return self.allowed is not None and len(self.allowed) == 0
+
+
 class TaskStore:
     """Spaces of task vectors with metadata, searchable by cosine similarity.
 
@@ -557,57 +576,71 @@ class TaskStore:
         if not lo <= k <= self.config.max_k:
             raise InvalidArgumentError(f"k must be in [{lo}, {self.config.max_k}], got {k}")
 
-    def _pick(
+    def _lookup(
         self,
         row: SpaceRow,
-        queries: np.ndarray,
-        exclude: list[int],
-        k: int,
-        allowed: np.ndarray | None,
-        threshold: float | None,
-    ) -> list[list[tuple[int, float]]]:
-        """Per query, up to ``k`` (vec_id, cosine) best first, the query task itself left out."""
-        index = self._indexes[row.name]
+        queries: Sequence[QueryTarget],
+        flt: Filter | None,
+        expected: SpaceIdentity | None,
+        what: str,
+        hub_k: int,
+    ) -> _Lookup:
+        """Check the read against ``row`` (identity, kept neighbours for CSLS) and resolve
+        its queries and filter; the caller holds the read lock."""
+        self._check_identity(row, expected, what)
+        if hub_k:
+            self._neighbours_of(row)  # FAILED_PRECONDITION before any work
+        vectors, exclude = self._resolve_queries(row, queries)
+        allowed = self._allowed(row, flt)
+        live = len(allowed) if allowed is not None else self._indexes[row.name].live
+        return _Lookup(row, vectors, exclude, allowed, live)
+
+    def _nearest(
+        self, look: _Lookup, k: int, threshold: float | None, hub_k: int
+    ) -> list[list[hubness.CslsHit]]:
+        """Per query, up to ``k`` hits best first, the query task itself left out: by CSLS
+        over ``hub_k`` neighbours, or by cosine when ``hub_k`` is 0 (score = cosine)."""
+        index = self._indexes[look.row.name]
+        if hub_k:
+            return self._nearest_csls(look, k, threshold, hub_k)
         # One extra result per query makes room for dropping the query task itself.
         fetch = min(k + 1, self.config.max_k + 1)
-        scores, ids = index.search(queries, fetch, allowed)
-        picked: list[list[tuple[int, float]]] = []
-        for qi in range(len(queries)):
-            row_hits: list[tuple[int, float]] = []
+        scores, ids = index.search(look.queries, fetch, look.allowed)
+        picked: list[list[hubness.CslsHit]] = []
+        for qi in range(len(look.queries)):
+            row_hits: list[hubness.CslsHit] = []
             for score, vid in zip(scores[qi], ids[qi], strict=True):
-                if vid < 0 or vid == exclude[qi]:
+                if vid < 0 or vid == look.exclude[qi]:
                     continue
                 if threshold is not None and score < threshold:
                     continue  # FAISS returns descending scores, but HNSW may not be strict
-                row_hits.append((int(vid), float(score)))
+                row_hits.append(hubness.CslsHit(int(vid), float(score), float(score)))
             picked.append(row_hits[:k])
         return picked
 
-    def _pick_csls(
-        self,
-        row: SpaceRow,
-        queries: np.ndarray,
-        exclude: list[int],
-        k: int,
-        allowed: np.ndarray | None,
-        threshold: float | None,
-        csls_k: int,
+    def _nearest_csls(
+        self, look: _Lookup, k: int, threshold: float | None, csls_k: int
     ) -> list[list[hubness.CslsHit]]:
-        """Per query, up to ``k`` hits best by CSLS over ``csls_k`` neighbours: a stored
-        query's r from its kept list, a query vector's from its nearest tasks."""
-        index, table = self._indexes[row.name], self._neighbours_of(row)
-        radii = np.zeros(len(queries))
+        """CSLS hits: a stored query's r from its kept list, a query vector's from its
+        nearest tasks."""
+        index, table = self._indexes[look.row.name], self._neighbours_of(look.row)
+        exclude = look.exclude
+        radii = np.zeros(len(look.queries))
         stored = [i for i, v in enumerate(exclude) if v >= 0]
         given = [i for i, v in enumerate(exclude) if v < 0]
         if stored:
             radii[stored] = table.radius_of(np.asarray([exclude[i] for i in stored], np.int64), csls_k)
         if given:
-            radii[given] = hubness.query_radii(index, queries[given], csls_k)
-        return hubness.csls_search(index, table, queries, radii, exclude, k, csls_k, allowed, threshold)
+            radii[given] = hubness.query_radii(index, look.queries[given], csls_k)
+        return hubness.csls_search(
+            index, table, look.queries, radii, exclude, k, csls_k, look.allowed, threshold
+        )
 
-    def _hit_records(self, picked: list[list[tuple[int, float]]], with_vectors: bool) -> list[list[Hit]]:
-        records = self._db.tasks_by_vec_ids(sorted({v for h in picked for v, _ in h}), with_vectors)
-        return [[Hit(id=records[v].id, score=s, task=records[v]) for v, s in h] for h in picked]
+    def _hit_records(self, picked: list[list[hubness.CslsHit]], with_vectors: bool) -> list[list[Hit]]:
+        records = self._db.tasks_by_vec_ids(sorted({h.vec_id for hs in picked for h in hs}), with_vectors)
+        return [
+            [Hit(id=records[h.vec_id].id, score=h.score, task=records[h.vec_id]) for h in hs] for hs in picked
+        ]
 
     # ---------------------------------------------------------------- API: info and spaces
 
@@ -920,24 +953,14 @@ class TaskStore:
         compile_filter(filter)  # its limits are checked before any work
         with self._reading():
             row = self._space(space)
-            self._check_identity(row, expected_identity, "the query vectors")
-            if hub_k:
-                self._neighbours_of(row)  # FAILED_PRECONDITION before any work
-            qvecs, exclude = self._resolve_queries(row, queries)
-            allowed = self._allowed(row, filter)
-            if allowed is not None and len(allowed) == 0:
+            look = self._lookup(row, queries, filter, expected_identity, "the query vectors", hub_k)
+            if look.filtered_out:
                 return [[] for _ in queries]
             # Refused here, before any hit record (or its vector) is loaded.
-            candidates = len(allowed) if allowed is not None else self._indexes[row.name].live
             self._check_reply_size(
-                len(queries) * min(k, candidates), row.dim, with_vectors, "FindSimilarTasks"
+                len(queries) * min(k, look.candidates), row.dim, with_vectors, "FindSimilarTasks"
             )
-            if hub_k:
-                found = self._pick_csls(row, qvecs, exclude, k, allowed, score_threshold, hub_k)
-                picked = [[(h.vec_id, h.score) for h in hits] for hits in found]
-            else:
-                picked = self._pick(row, qvecs, exclude, k, allowed, score_threshold)
-            return self._hit_records(picked, with_vectors)
+            return self._hit_records(self._nearest(look, k, score_threshold, hub_k), with_vectors)
 
     def rank_sources(
         self,
@@ -977,28 +1000,19 @@ class TaskStore:
         compile_filter(candidate_filter)  # its limits are checked before any work
         with self._reading():
             row = self._space(space)
-            self._check_identity(row, expected_identity, "the target vector")
-            if hub_k:
-                self._neighbours_of(row)  # FAILED_PRECONDITION before any work
-            qvecs, exclude = self._resolve_queries(row, [target])
-            allowed = self._allowed(row, candidate_filter)
-            if allowed is not None and len(allowed) == 0:
+            look = self._lookup(
+                row, [target], candidate_filter, expected_identity, "the target vector", hub_k
+            )
+            if look.filtered_out:
                 return Ranking(())
-            n = len(allowed) if allowed is not None else self._indexes[row.name].live
-            every = max(1, min(n, self.config.max_k))
-            # Predictions need every candidate's cosine (and id, for its prior); records are
-            # loaded for the k returned only.
-            if hub_k:
-                # Ranked by CSLS; the predictions still read each candidate's cosine.
-                (found,) = self._pick_csls(row, qvecs, exclude, every, allowed, None, hub_k)
-                picked = [(h.vec_id, h.score) for h in found]
-                scores = np.array([h.cosine for h in found], np.float64)
-            else:
-                (picked,) = self._pick(row, qvecs, exclude, every, allowed, None)
-                scores = np.array([sc for _, sc in picked], np.float64)
-            task_ids = self._db.ids_of_vec_ids([v for v, _ in picked])
-            ids = [task_ids[v] for v, _ in picked]
-            predictions = source_ranking.predict(scores, ids, self._predictor)
+            every = max(1, min(look.candidates, self.config.max_k))
+            # Predictions need every candidate's cosine (and id, for its prior), CSLS-ranked
+            # or not; records are loaded for the k returned only.
+            (picked,) = self._nearest(look, every, None, hub_k)
+            cosines = np.array([h.cosine for h in picked], np.float64)
+            task_ids = self._db.ids_of_vec_ids([h.vec_id for h in picked])
+            ids = [task_ids[h.vec_id] for h in picked]
+            predictions = source_ranking.predict(cosines, ids, self._predictor)
             positions = source_ranking.order_candidates(len(picked), predictions, chosen, rerank_top)
             shown_at = positions[:k] if k else positions
             hits = self._hit_records([[picked[i] for i in shown_at]], False)[0]

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kit.json_strategy import json_values as kit_json_values
 
 from fute_client.errors import InvalidArgumentError
 from server.auth import refusal
@@ -23,35 +24,13 @@ from server.http_api.task_map import chord_distances, classical_mds, cluster_ord
 
 DOC = openapi_document()
 REQUESTS = sorted(n for n in SCHEMAS if n.endswith("Request"))
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**66), 2**66)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=6),
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.dictionaries(
-            st.sampled_from(
-                [
-                    "k",
-                    "ids",
-                    "queries",
-                    "id",
-                    "vector",
-                    "filter",
-                    "must",
-                    "field",
-                    "any_of",
-                    "name",
-                    "dim",
-                    "x",
-                ]
-            ),
-            inner,
-            max_size=4,
-        )
+json_values = kit_json_values(
+    st.sampled_from(
+        ["k", "ids", "queries", "id", "vector", "filter", "must", "field", "any_of", "name", "dim", "x"]
     ),
+    int_bits=66,
+    text_size=6,
+    container_size=4,
     max_leaves=10,
 )
 

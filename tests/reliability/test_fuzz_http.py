@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kit.json_strategy import json_values as kit_json_values
 from reliability_kit import loopback_config
 
 from fute_client import TaskSearchClient
@@ -52,15 +53,7 @@ VALID: dict[str, dict[str, Any]] = {
     "/api/v1/spaces": {"name": "fuzz-space", "dim": 4},
     "/api/v1/snapshots": {"name": "fuzz-snap"},
 }
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**70), 2**70)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12,
-)
+json_values = kit_json_values(st.text(max_size=8), int_bits=70, text_size=20, container_size=4, max_leaves=12)
 
 
 @pytest.fixture(scope="module")

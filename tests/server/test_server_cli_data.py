@@ -33,6 +33,14 @@ def _emb(name: str, seed: int, space: EmbeddingSpace, kind: str = "dataset") -> 
     return TaskEmbedding(vector=vec, space=space, task=TaskInfo(name=name, kind=kind))  # type: ignore[arg-type]
 
 
+def _saved(tmp_path: Path, n: int) -> list[Path]:
+    """``n`` embedding files e0..e{n-1} of :func:`_space`, as ``fute embed`` writes them."""
+    files = [tmp_path / f"e{i}.safetensors" for i in range(n)]
+    for i, path in enumerate(files):
+        save_embedding(_emb(f"e{i}", i, _space()), path)
+    return files
+
+
 def _address(running_server: tuple[TaskSearchServer, int]) -> str:
     return f"127.0.0.1:{running_server[1]}"
 
@@ -112,10 +120,7 @@ def test_upload_creates_the_space_from_the_first_file_and_checks_the_rest(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    files = []
-    for i in range(3):
-        files.append(tmp_path / f"e{i}.safetensors")
-        save_embedding(_emb(f"e{i}", i, _space()), files[-1])
+    files = _saved(tmp_path, 3)
     server = _address(running_server)
     assert fute_main(["upload", *map(str, files), "--server", server, "--space", "new"]) == 0
     assert "uploaded 3 of 3" in capsys.readouterr().out
@@ -137,10 +142,7 @@ def test_upload_keep_neighbours_creates_a_csls_space_and_spaces_shows_it(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    files = []
-    for i in range(4):
-        files.append(tmp_path / f"e{i}.safetensors")
-        save_embedding(_emb(f"e{i}", i, _space()), files[-1])
+    files = _saved(tmp_path, 4)
     server = _address(running_server)
     up = ["upload", "--server", server]
     assert fute_main([*up, *map(str, files[:2]), "--space", "kept", "--keep-neighbours"]) == 0
