@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from hypothesis import strategies as st
 
 
@@ -14,7 +12,7 @@ def json_values(
     text_size: int,
     container_size: int,
     max_leaves: int,
-) -> st.SearchStrategy[Any]:
+) -> st.SearchStrategy[object]:
     """JSON values (null, bools, integers beyond int64 to ``±2**int_bits``, finite floats,
     short strings) nested in lists and objects of up to ``container_size`` items, whose
     keys ``keys`` draws (field names make a validator reach deeper than random text)."""
