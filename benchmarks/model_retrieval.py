@@ -17,7 +17,8 @@ and checks that the search service's CSLS (``FindSimilarTasks``, ``similarity="c
 gives the same rankings and numbers as the client side.
 
 ``--contrast`` replaces every embedding by its label contrast (minus the embedding of the
-same inputs with shuffled labels or outputs). Every run scores with plain cosine and, per
+same inputs with shuffled labels or outputs); ``--contrast-seeds N`` subtracts the mean of N
+such nulls (permutation seeds 0..N-1), so that one permutation's noise does not decide. Every run scores with plain cosine and, per
 ``--csls K``, with CSLS (hub-aware), and
 reports the hub statistics (how many models share one nearest dataset) and each model's
 output information on U (answer entropy, majority share; fute.informativeness).
@@ -52,7 +53,8 @@ from fute.surrogate import load_surrogate
 
 logger = logging.getLogger("model_retrieval")
 SUITE = Path(__file__).resolve().parent / "suite"
-#: Seed of the label permutation behind every label-contrast embedding.
+#: Seed of the first label permutation behind a label-contrast embedding; ``--contrast-seeds
+#: N`` adds seeds 1..N-1.
 CONTRAST_SEED = 0
 
 
@@ -109,20 +111,34 @@ def shuffle_labels(task: TaskData, seed: int = CONTRAST_SEED) -> TaskData:
     return TaskData(task.name, examples, task.label_kind, task.label_names, task.source)
 
 
-def contrast(emb: TaskEmbedding, null: TaskEmbedding) -> TaskEmbedding:
-    """Label-contrast embedding: the task's vector minus its shuffled-label twin's."""
-    return TaskEmbedding(emb.vector - null.vector, emb.space, emb.task)
+def contrast(emb: TaskEmbedding, null: TaskEmbedding | list[TaskEmbedding]) -> TaskEmbedding:
+    """Label-contrast embedding: the task's vector minus its shuffled-label twin's (the mean
+    of several twins, each another permutation, when given a list)."""
+    nulls = null if isinstance(null, list) else [null]
+    if not nulls:
+        raise ValueError("contrast needs at least one shuffled-label embedding")
+    mean = np.mean([n.vector for n in nulls], axis=0).astype(emb.vector.dtype)
+    return TaskEmbedding(emb.vector - mean, emb.space, emb.task)
+
+
+def _null_name(name: str, seed: int) -> str:
+    """File name of the shuffled twin of ``name`` under permutation ``seed`` (seed 0 keeps
+    the name of the runs made before several seeds existed, so their cache is reused)."""
+    suffix = ".shuffled" if seed == CONTRAST_SEED else f".shuffled{seed}"
+    return name.replace(".safetensors", f"{suffix}.safetensors")
 
 
 def dataset_embeddings(
-    method: EmbeddingMethod, out_dir: Path, tasks: list[dict[str, Any]], *, shuffled: bool = False
+    method: EmbeddingMethod, out_dir: Path, tasks: list[dict[str, Any]], *, shuffled: int | None = None
 ) -> list[TaskEmbedding]:
-    """DTE of every suite task's train split (cached as files); with ``shuffled``, of the
-    same split with its labels permuted (the null of a label-contrast embedding)."""
+    """DTE of every suite task's train split (cached as files); with ``shuffled`` (a
+    permutation seed), of the same split with its labels permuted by that seed (the null of
+    a label-contrast embedding)."""
     out: list[TaskEmbedding] = []
     for t in tasks:
         name = str(t["name"])
-        path = out_dir / "datasets" / (f"{name}.shuffled.safetensors" if shuffled else f"{name}.safetensors")
+        file = f"{name}.safetensors"
+        path = out_dir / "datasets" / (file if shuffled is None else _null_name(file, shuffled))
         emb = _reuse(path, method)
         if emb is None:
             start = time.perf_counter()
@@ -134,11 +150,11 @@ def dataset_embeddings(
                 label_names=label_names,
             )
             info = TaskInfo.of_dataset(task, task_type=str(t["task_type"]))
-            emb = method.embed(shuffle_labels(task) if shuffled else task, info, progress=False)
+            data = task if shuffled is None else shuffle_labels(task, shuffled)
+            emb = method.embed(data, info, progress=False)
             save_embedding(emb, path)
-            logger.info(
-                "DTE %s%s in %.0f s", name, " (shuffled)" if shuffled else "", time.perf_counter() - start
-            )
+            note = "" if shuffled is None else f" (shuffled, seed {shuffled})"
+            logger.info("DTE %s%s in %.0f s", name, note, time.perf_counter() - start)
         out.append(emb)
     return out
 
@@ -179,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
         "(datasets) or outputs shuffled across U (models)",
     )
     parser.add_argument(
+        "--contrast-seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --contrast: subtract the mean of N shuffled twins (permutation seeds 0..N-1)",
+    )
+    parser.add_argument(
         "--server-check",
         action="store_true",
         help="also load every task into an in-process TaskStore and check that its CSLS (FindSimilarTasks, "
@@ -194,9 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out_dir) / method.space().key
     tasks = json.loads((SUITE / "tasks.json").read_text())
     datasets = dataset_embeddings(method, out_dir, tasks)
+    if args.contrast_seeds < 1:
+        parser.error(f"--contrast-seeds must be at least 1, got {args.contrast_seeds}")
+    seeds = list(range(CONTRAST_SEED, CONTRAST_SEED + args.contrast_seeds))
     if args.contrast:
-        nulls = dataset_embeddings(method, out_dir, tasks, shuffled=True)
-        datasets = [contrast(d, z) for d, z in zip(datasets, nulls, strict=True)]
+        nulls = [dataset_embeddings(method, out_dir, tasks, shuffled=seed) for seed in seeds]
+        datasets = [contrast(d, [n[i] for n in nulls]) for i, d in enumerate(datasets)]
     types = [d.task.task_type for d in datasets]
     wanted = set(args.models.split(",")) if args.models else None
     models: list[tuple[ModelCase, TaskEmbedding, float]] = []
@@ -220,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.contrast:
             try:
-                emb = contrast(emb, _shuffled_model(case, corpus, method, path))
+                emb = contrast(emb, [_shuffled_model(case, corpus, method, path, seed) for seed in seeds])
             except FuteError as exc:
                 logger.error("model %s (shuffled) failed: %s", case.key, exc)
                 failed.append({"model": case.key, "error": str(exc)})
@@ -234,15 +260,14 @@ def main(argv: list[str] | None = None) -> int:
         "corpus_size": args.corpus_size,
         "llm_corpus_size": args.llm_corpus_size,
         "contrast": args.contrast,
+        "contrast_seeds": args.contrast_seeds if args.contrast else 0,
         "measures": {},
     }
     for measure in measures:
         sims = model_dataset_similarity([e for _, e, _ in models], datasets, measure)
         rows = [*_rows(models, sims, names, types), *failed]
         summary = _summary(rows, names, types)
-        print(
-            f"\n===== similarity: {measure}{' of label-contrast embeddings' if args.contrast else ''} ====="
-        )
+        print(f"\n===== similarity: {measure}{_contrast_note(args.contrast, args.contrast_seeds)} =====")
         _print(rows, names, types, method.space().describe(), args.corpus)
         print(
             f"hubs: {summary['distinct_top1']} distinct nearest datasets for {summary['n_models']} models; "
@@ -263,11 +288,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _contrast_note(on: bool, seeds: int) -> str:
+    if not on:
+        return ""
+    return " of label-contrast embeddings" + (f" (mean of {seeds} permutations)" if seeds > 1 else "")
+
+
 def _shuffled_model(
-    case: ModelCase, corpus: UnlabelledCorpus, method: EmbeddingMethod, path: Path
+    case: ModelCase, corpus: UnlabelledCorpus, method: EmbeddingMethod, path: Path, seed: int = CONTRAST_SEED
 ) -> TaskEmbedding:
-    """The model's embedding with its outputs permuted across U (cached predictions reused)."""
-    null_path = path.with_name(path.name.replace(".safetensors", ".shuffled.safetensors"))
+    """The model's embedding with its outputs permuted across U by ``seed`` (cached
+    predictions reused)."""
+    null_path = path.with_name(_null_name(path.name, seed))
     emb = _reuse(null_path, method)
     if emb is not None:
         return emb
@@ -275,7 +307,7 @@ def _shuffled_model(
     preds = predict_corpus(adapter, corpus, progress=False)
     if case.calibrate:
         preds = calibrate_soft(preds)
-    preds = preds[np.random.default_rng(CONTRAST_SEED).permutation(len(preds))]
+    preds = preds[np.random.default_rng(seed).permutation(len(preds))]
     task = model_task(adapter, corpus, preds, case.key)
     info = TaskInfo(name=case.key, kind="model", task_type=case.expected[0], source=case.spec)
     emb = method.embed(

@@ -65,3 +65,23 @@ def test_shuffled_labels_keep_inputs_and_label_counts() -> None:
     assert shuffle_labels(task) == null  # seeded
     a, b = _emb("a", [1, 2, 3, 4, 5, 6]), _emb("b", [1, 1, 1, 1, 1, 1])
     assert contrast(a, b).vector.tolist() == [0, 1, 2, 3, 4, 5] and contrast(a, b).task == a.task
+
+
+def test_contrast_over_several_permutations_subtracts_their_mean() -> None:
+    import pytest
+
+    from benchmarks.model_retrieval import SUITE, _null_name, contrast, shuffle_labels
+    from fute.data import load_task
+
+    a = _emb("a", [4, 4, 4, 4, 4, 4])
+    nulls = [_emb("n0", [1, 1, 1, 1, 1, 1]), _emb("n1", [3, 1, 5, 1, 1, 1])]
+    assert contrast(a, nulls).vector.tolist() == [2, 3, 1, 3, 3, 3]
+    assert contrast(a, nulls[:1]).vector.tolist() == contrast(a, nulls[0]).vector.tolist()
+    with pytest.raises(ValueError, match="at least one"):
+        contrast(a, [])
+    # Seed 0 keeps the file name of the single-seed runs; other seeds get their own files.
+    assert _null_name("x.abc.safetensors", 0) == "x.abc.shuffled.safetensors"
+    assert _null_name("x.abc.safetensors", 2) == "x.abc.shuffled2.safetensors"
+    task = load_task(SUITE / "data" / "sms_spam" / "train.jsonl.gz", name="sms_spam")
+    labels = [[e.label for e in shuffle_labels(task, seed).examples] for seed in (0, 1)]
+    assert labels[0] != labels[1]  # another seed, another permutation
