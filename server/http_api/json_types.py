@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from fute.informativeness import LOW_ENTROPY_THRESHOLD
 from fute_client.types import (
     Backend,
     Condition,
@@ -240,4 +241,6 @@ def server_info_json(info: ServerInfo) -> Json:
         "max_queries": info.max_queries,
         "max_message_bytes": info.max_message_bytes,
         "auth_enabled": info.auth_enabled,
+        # HTTP only (not in GetServerInfo): the console flags a model below it, as the CLI does
+        "low_entropy_threshold": LOW_ENTROPY_THRESHOLD,
     }

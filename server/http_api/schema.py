@@ -310,6 +310,11 @@ SCHEMAS: dict[str, Schema] = {
             "max_queries": {"type": "integer"},
             "max_message_bytes": {"type": "integer"},
             "auth_enabled": _BOOL,
+            "low_entropy_threshold": {
+                "type": "number",
+                "description": "a model task whose answer entropy on U is below it says little there "
+                "(fute.informativeness.LOW_ENTROPY_THRESHOLD; the console and fute search flag it)",
+            },
         },
         (
             "version",
@@ -321,6 +326,7 @@ SCHEMAS: dict[str, Schema] = {
             "max_queries",
             "max_message_bytes",
             "auth_enabled",
+            "low_entropy_threshold",
         ),
     ),
     "Health": _obj({"status": {"type": "string", "enum": ["SERVING", "NOT_SERVING"]}}, ("status",)),

@@ -11,6 +11,8 @@ import jsonschema
 import pytest
 from http_kit import READ, SPACE, SUITE_DATA, WRITE, Served, http
 
+from fute.informativeness import LOW_ENTROPY_THRESHOLD
+
 S = f"/api/v1/spaces/{SPACE}"
 
 
@@ -87,6 +89,17 @@ def test_output_info_travels_over_json(served: Served) -> None:
         assert reply["results"][0]["hits"][0]["metadata"]["output_info"] == info
     finally:
         served.client.delete(SPACE, ids=["quiet-model"])
+
+
+def test_info_gives_the_low_entropy_threshold(served: Served) -> None:
+    """The console flags a model below fute's own threshold, which /info serves (HTTP only)."""
+    status, reply = http("GET", f"{served.base}/api/v1/info", token=READ)
+    assert status == 200 and reply["low_entropy_threshold"] == LOW_ENTROPY_THRESHOLD
+    _, doc = http("GET", f"{served.base}/api/v1/openapi.json")
+    response = doc["paths"]["/api/v1/info"]["get"]["responses"]["200"]
+    jsonschema.validate(
+        reply, {**response["content"]["application/json"]["schema"], "components": doc["components"]}
+    )
 
 
 def _finished(served: Served, job: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
   "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"];
 const state = { token: sessionStorage.getItem("fute-token") || "", space: null, tokens: [""],
-  page: 0, names: [], selected: new Set(), map: null, canWrite: false };
+  page: 0, names: [], selected: new Set(), map: null, canWrite: false, lowEntropy: undefined, chosen: null };
 
 const $ = (sel) => document.querySelector(sel);
 function el(tag, attrs = {}, ...children) {
@@ -17,7 +17,7 @@ function el(tag, attrs = {}, ...children) {
     if (k === "text") node.textContent = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v);
   }
-  for (const c of children) node.append(c);
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
   return node;
 }
 function say(message) { $("#status").textContent = message || ""; }
@@ -39,11 +39,50 @@ async function call(method, path, body, raw) {
 const sp = () => "/spaces/" + encodeURIComponent(state.space.name);
 function guard(fn) { return (...args) => fn(...args).catch((e) => say(e.message)); }
 
+// ------------------------------------------------------------------ models that say little on U
+
+// As fute.informativeness.OutputInformation.describe: "answer entropy 0.08, 97% 'clean', spread 0.02".
+function describeOutputs(info, labels) {
+  const i = info.majority_index;
+  const answer = i >= 0 && i < labels.length ? `'${labels[i]}'` : `bin ${i + 1}/${info.n_answers}`;
+  let text = `answer entropy ${info.answer_entropy.toFixed(2)}, ${Math.round(info.majority_share * 100)}% ${answer}, ` +
+    `spread ${info.spread.toFixed(2)}`;
+  if (info.source_mi !== null && info.source_mi !== undefined) {
+    text += `, MI with U's sources ${info.source_mi.toFixed(2)} bits (${Math.round(info.source_nmi * 100)}% of the answers')`;
+  }
+  return text;
+}
+
+// A model task's answer entropy on U, flagged "(!)" below the server's threshold (as fute search);
+// null for datasets and for models stored without output information.
+function outputNote(meta) {
+  const info = meta.output_info;
+  if (meta.kind !== "model" || !info) return null;
+  const entropy = info.answer_entropy.toFixed(2), limit = state.lowEntropy;
+  const detail = `${describeOutputs(info, meta.label_names || [])} over ${info.n} inputs of U.`;
+  if (limit !== undefined && info.answer_entropy < limit) {
+    const labels = meta.label_names || [], i = info.majority_index;
+    const answer = i >= 0 && i < labels.length ? `'${labels[i]}'` : "one answer";
+    return el("span", { class: "says-little", "data-entropy": entropy,
+      text: `(!) says little on U: answer entropy ${entropy}, ${Math.round(info.majority_share * 100)}% ${answer}`,
+      title: `Answer entropy below ${limit}: this model gives (nearly) the same answer to every input of the ` +
+        "unlabelled corpus U, so its embedding is mostly the signature of U's inputs and lands near them " +
+        `whatever the model's task. Its neighbours say little about what it does (a flag, not a verdict). ${detail}` });
+  }
+  return el("span", { class: "entropy", "data-entropy": entropy, text: `answer entropy ${entropy}`,
+    title: "How much the model's answers vary over the unlabelled corpus U: 0 when it answers the same for " +
+      `every input, 1 when every answer is equally frequent` +
+      (limit !== undefined ? `; below ${limit} the console flags it.` : ".") + ` ${detail}` });
+}
+
 // ------------------------------------------------------------------ spaces and access
 
 async function loadAccess() {
   const [info, access] = await Promise.all([call("GET", "/info").catch(() => null), call("GET", "/access")]);
-  if (info) $("#server-info").textContent = `v${info.version} · ${info.index_library} · ${info.device}`;
+  if (info) {
+    $("#server-info").textContent = `v${info.version} · ${info.index_library} · ${info.device}`;
+    state.lowEntropy = info.low_entropy_threshold;  // fute.informativeness.LOW_ENTROPY_THRESHOLD
+  }
   state.canWrite = access.can_write;
   document.body.classList.toggle("can-write", access.can_write);
   const badge = $("#access");
@@ -66,8 +105,17 @@ async function loadSpaces() {
 }
 
 async function chooseSpace(name) {
+  delete document.body.dataset.space;  // set again once the space is shown
   state.space = await call("GET", "/spaces/" + encodeURIComponent(name));
-  state.selected.clear(); state.map = null; state.tokens = [""]; state.page = 0;
+  state.selected.clear(); state.map = null; state.tokens = [""]; state.page = 0; state.chosen = null;
+  // CSLS needs the neighbour lists of a space created with keep_neighbours: offered only there.
+  const kept = Boolean(state.space.keep_neighbours);
+  $("#similarity-choice").hidden = !kept;
+  if (!kept) $("#similarity").value = "cosine";
+  $("#neighbours-title").textContent = "Nearest neighbours";
+  $("#neighbours-similarity").textContent = "";
+  delete $("#neighbours").dataset.similarity;
+  $("#neighbours").replaceChildren();
   for (const li of document.querySelectorAll("#spaces li")) li.classList.toggle("active", li.dataset.space === name);
   const s = state.space, id = s.identity;
   const rows = [["dimension", s.dim], ["metric / backend", `${s.metric} / ${s.backend}`], ["tasks", s.task_count],
@@ -83,6 +131,7 @@ async function chooseSpace(name) {
   await loadTasks();
   const active = document.querySelector(".tabs .active").dataset.tab;
   if (active !== "tasks") await showTab(active);
+  document.body.dataset.space = name;
 }
 
 async function allTasks() {
@@ -126,7 +175,7 @@ async function loadTasks() {
     const box = el("input", { type: "checkbox", onchange: (e) => { if (e.target.checked) state.selected.add(t.id); else state.selected.delete(t.id); } });
     box.checked = state.selected.has(t.id);
     const del = el("button", { type: "button", class: "write-only", text: "delete", onclick: guard(() => deleteTask(t.id)) });
-    body.append(el("tr", { "data-id": t.id }, el("td", {}, box), el("td", { text: t.id }), el("td", { text: m.name }),
+    body.append(el("tr", { "data-id": t.id }, el("td", {}, box), el("td", { text: t.id }), el("td", {}, m.name, outputNote(m)),
       el("td", { text: m.kind }), el("td", { text: m.task_type }),
       el("td", {}, ...m.tags.map((g) => el("span", { class: "tag", text: g }))), el("td", { class: "write-only" }, del)));
   }
@@ -166,13 +215,15 @@ async function drawMap() {
   const types = [...new Set(m.points.map((p) => p.task_type))].sort();
   const colour = colourOf(types);
   const svg = el("svg:svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, "data-testid": "task-map" });
-  const tip = $("#tooltip");
+  const tip = $("#tooltip"), byId = new Map(state.names.map((t) => [t.id, t]));
   for (const p of m.points) {
     const shape = marker(p.kind, px(p.x), py(p.y), 6, colour(p.task_type));
     shape.setAttribute("class", "point");
     shape.setAttribute("data-id", p.id);
     shape.setAttribute("data-kind", p.kind);
-    shape.append(el("svg:title", { text: `${p.name} (${p.kind || "?"}, ${p.task_type || "no type"})` }));
+    const task = byId.get(p.id), note = task ? outputNote(task.metadata) : null;
+    shape.append(el("svg:title", { text: `${p.name} (${p.kind || "?"}, ${p.task_type || "no type"})` +
+      (note ? ` · ${note.textContent}` : "") }));
     shape.addEventListener("mousemove", (e) => { tip.hidden = false; tip.textContent = p.name; tip.style.left = e.clientX + 12 + "px"; tip.style.top = e.clientY + 12 + "px"; });
     shape.addEventListener("mouseleave", () => { tip.hidden = true; });
     shape.addEventListener("click", guard(() => neighbours(p.id)));
@@ -194,11 +245,21 @@ async function drawMap() {
 
 async function neighbours(id) {
   for (const n of document.querySelectorAll("#map .point")) n.classList.toggle("chosen", n.dataset.id === id);
-  const { results } = await call("POST", sp() + "/similar", { queries: [{ id }], k: 5 });
+  state.chosen = id;
+  delete $("#neighbours").dataset.similarity;  // set again with the new list
+  const similarity = state.space.keep_neighbours ? $("#similarity").value : "cosine";
+  const body = { queries: [{ id }], k: 5 };
+  if (similarity === "csls") body.similarity = "csls";
+  const { results } = await call("POST", sp() + "/similar", body);
   const name = (state.map.points.find((p) => p.id === id) || { name: id }).name;
   $("#neighbours-title").textContent = `Nearest neighbours of ${name}`;
+  $("#neighbours-similarity").textContent = similarity === "csls"
+    ? "Scores: CSLS, 2·cos − r(x) − r(y) with r a task's mean cosine to its nearest others (hub-aware, not cosines)."
+    : "Scores: cosine similarity.";
+  $("#neighbours").dataset.similarity = similarity;
   $("#neighbours").replaceChildren(...results[0].hits.map((h) =>
-    el("li", { "data-id": h.id, text: `${h.metadata.name} — ${h.score.toFixed(3)}` })));
+    el("li", { "data-id": h.id, "data-score": String(h.score) }, `${h.metadata.name} — ${h.score.toFixed(3)}`,
+      outputNote(h.metadata))));
 }
 
 // ------------------------------------------------------------------ heatmap
@@ -260,7 +321,7 @@ async function rankUpload(event) {
   $("#rank-results tbody").replaceChildren(...job.ranking.map((h, i) => el("tr", { "data-id": h.id },
     el("td", { text: String(i + 1) }), el("td", { text: h.score.toFixed(4) }), el("td", { text: num(h.predicted_gain, 4) }),
     el("td", { text: num(h.p_help, 2) }), el("td", { text: h.id }),
-    el("td", { text: h.metadata.name }), el("td", { text: h.metadata.task_type }))));
+    el("td", {}, h.metadata.name, outputNote(h.metadata)), el("td", { text: h.metadata.task_type }))));
 }
 
 // ------------------------------------------------------------------ snapshots
@@ -298,6 +359,7 @@ async function start() {
     for (const tr of document.querySelectorAll("#tasks-table tbody tr")) { state.selected.add(tr.dataset.id); tr.querySelector("input").checked = true; }
   });
   $("#rank-form").addEventListener("submit", guard(rankUpload));
+  $("#similarity").addEventListener("change", guard(async () => { if (state.chosen) await neighbours(state.chosen); }));
   $("#snap-create").addEventListener("click", guard(async () => { await call("POST", "/snapshots", { name: $("#snap-name").value.trim() }); await loadSnapshots(); }));
   await loadAccess();
   await loadSpaces();
