@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,10 +37,12 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script, as documented
+
+from benchmarks.label_contrast import CONTRAST_SEED, contrast, null_name, shuffle_labels
 from fute.cli import parse_overrides
 from fute.corpus import UnlabelledCorpus, load_corpus
 from fute.data import load_task
-from fute.data.records import Example, TaskData
 from fute.embedding import TaskEmbedding, TaskInfo, load_embedding, save_embedding
 from fute.errors import FuteError
 from fute.informativeness import OutputInformation
@@ -53,9 +56,6 @@ from fute.surrogate import load_surrogate
 
 logger = logging.getLogger("model_retrieval")
 SUITE = Path(__file__).resolve().parent / "suite"
-#: Seed of the first label permutation behind a label-contrast embedding; ``--contrast-seeds
-#: N`` adds seeds 1..N-1.
-CONTRAST_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -101,33 +101,6 @@ def _reuse(path: Path, method: EmbeddingMethod) -> TaskEmbedding | None:
     return emb if emb.space.identity() == method.space().identity() else None
 
 
-def shuffle_labels(task: TaskData, seed: int = CONTRAST_SEED) -> TaskData:
-    """The same inputs with their labels permuted (seeded): what the labels add is gone."""
-    perm = np.random.default_rng(seed).permutation(len(task.examples))
-    examples = tuple(
-        Example(text=ex.text, label=task.examples[int(j)].label, text_pair=ex.text_pair)
-        for ex, j in zip(task.examples, perm, strict=True)
-    )
-    return TaskData(task.name, examples, task.label_kind, task.label_names, task.source)
-
-
-def contrast(emb: TaskEmbedding, null: TaskEmbedding | list[TaskEmbedding]) -> TaskEmbedding:
-    """Label-contrast embedding: the task's vector minus its shuffled-label twin's (the mean
-    of several twins, each another permutation, when given a list)."""
-    nulls = null if isinstance(null, list) else [null]
-    if not nulls:
-        raise ValueError("contrast needs at least one shuffled-label embedding")
-    mean = np.mean([n.vector for n in nulls], axis=0).astype(emb.vector.dtype)
-    return TaskEmbedding(emb.vector - mean, emb.space, emb.task)
-
-
-def _null_name(name: str, seed: int) -> str:
-    """File name of the shuffled twin of ``name`` under permutation ``seed`` (seed 0 keeps
-    the name of the runs made before several seeds existed, so their cache is reused)."""
-    suffix = ".shuffled" if seed == CONTRAST_SEED else f".shuffled{seed}"
-    return name.replace(".safetensors", f"{suffix}.safetensors")
-
-
 def dataset_embeddings(
     method: EmbeddingMethod, out_dir: Path, tasks: list[dict[str, Any]], *, shuffled: int | None = None
 ) -> list[TaskEmbedding]:
@@ -138,7 +111,7 @@ def dataset_embeddings(
     for t in tasks:
         name = str(t["name"])
         file = f"{name}.safetensors"
-        path = out_dir / "datasets" / (file if shuffled is None else _null_name(file, shuffled))
+        path = out_dir / "datasets" / (file if shuffled is None else null_name(file, shuffled))
         emb = _reuse(path, method)
         if emb is None:
             start = time.perf_counter()
@@ -299,7 +272,7 @@ def _shuffled_model(
 ) -> TaskEmbedding:
     """The model's embedding with its outputs permuted across U by ``seed`` (cached
     predictions reused)."""
-    null_path = path.with_name(_null_name(path.name, seed))
+    null_path = path.with_name(null_name(path.name, seed))
     emb = _reuse(null_path, method)
     if emb is not None:
         return emb

@@ -51,7 +51,8 @@ def test_similarity_blocks_and_hub_summary() -> None:
 def test_shuffled_labels_keep_inputs_and_label_counts() -> None:
     import collections
 
-    from benchmarks.model_retrieval import SUITE, contrast, shuffle_labels
+    from benchmarks.label_contrast import contrast, shuffle_labels
+    from benchmarks.model_retrieval import SUITE
     from fute.data import load_task
 
     task = load_task(SUITE / "data" / "sms_spam" / "train.jsonl.gz", name="sms_spam")
@@ -70,7 +71,8 @@ def test_shuffled_labels_keep_inputs_and_label_counts() -> None:
 def test_contrast_over_several_permutations_subtracts_their_mean() -> None:
     import pytest
 
-    from benchmarks.model_retrieval import SUITE, _null_name, contrast, shuffle_labels
+    from benchmarks.label_contrast import contrast, null_name, shuffle_labels
+    from benchmarks.model_retrieval import SUITE
     from fute.data import load_task
 
     a = _emb("a", [4, 4, 4, 4, 4, 4])
@@ -80,8 +82,8 @@ def test_contrast_over_several_permutations_subtracts_their_mean() -> None:
     with pytest.raises(ValueError, match="at least one"):
         contrast(a, [])
     # Seed 0 keeps the file name of the single-seed runs; other seeds get their own files.
-    assert _null_name("x.abc.safetensors", 0) == "x.abc.shuffled.safetensors"
-    assert _null_name("x.abc.safetensors", 2) == "x.abc.shuffled2.safetensors"
+    assert null_name("x.abc.safetensors", 0) == "x.abc.shuffled.safetensors"
+    assert null_name("x.abc.safetensors", 2) == "x.abc.shuffled2.safetensors"
     task = load_task(SUITE / "data" / "sms_spam" / "train.jsonl.gz", name="sms_spam")
     labels = [[e.label for e in shuffle_labels(task, seed).examples] for seed in (0, 1)]
     assert labels[0] != labels[1]  # another seed, another permutation
