@@ -438,7 +438,8 @@ def query_radii(index: SpaceIndex, vectors: np.ndarray, k: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CslsHit:
-    """One CSLS result: the task, its CSLS score and its cosine to the query."""
+    """One search result: the task, its score (CSLS; a cosine search, which the store
+    answers with these too, scores by the cosine itself) and its cosine to the query."""
 
     vec_id: int
     score: float

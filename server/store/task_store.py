@@ -600,9 +600,9 @@ class TaskStore:
     ) -> list[list[hubness.CslsHit]]:
         """Per query, up to ``k`` hits best first, the query task itself left out: by CSLS
         over ``hub_k`` neighbours, or by cosine when ``hub_k`` is 0 (score = cosine)."""
-        index = self._indexes[look.row.name]
         if hub_k:
             return self._nearest_csls(look, k, threshold, hub_k)
+        index = self._indexes[look.row.name]
         # One extra result per query makes room for dropping the query task itself.
         fetch = min(k + 1, self.config.max_k + 1)
         scores, ids = index.search(look.queries, fetch, look.allowed)
