@@ -66,7 +66,8 @@ def folder_pairs(gt: GroundTruth, folders: tuple[Path, Path]) -> list[TargetPair
         if t in targets
     }
     norms = {s: float(np.linalg.norm(e.vector.astype(np.float64))) for s, e in sources.items()}
-    return target_pairs(gt, sims, norms)
+    target_norms = {t: float(np.linalg.norm(e.vector.astype(np.float64))) for t, e in targets.items()}
+    return target_pairs(gt, sims, norms, target_norms)
 
 
 def _ranker(

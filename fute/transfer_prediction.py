@@ -31,6 +31,9 @@ from fute.errors import ConfigError
 #: Feature names, in column order. ``z_log_norm``: the log of the L2 norm of each
 #: candidate's stored (unnormalised) vector, standardised within the candidate set; it is
 #: known for every indexed task, where a prior is known only for measured ones.
+#: ``target_rel_log_norm``: the log norm of the target's own vector minus the candidates'
+#: mean log norm, one value for the whole set (a target-level signal: how much transfer
+#: helps this target at all); unknown (NaN) reads as the training mean, i.e. no signal.
 FEATURES: tuple[str, ...] = (
     "z_cosine",
     "cosine",
@@ -38,6 +41,7 @@ FEATURES: tuple[str, ...] = (
     "source_prior",
     "has_prior",
     "z_log_norm",
+    "target_rel_log_norm",
 )
 #: Features whose coefficient must not be negative: more similar, or a source with a better
 #: record, never predicts less.
@@ -57,6 +61,8 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "z+norm": ("z_cosine", "z_log_norm"),
     "z+prior+norm": ("z_cosine", "source_prior", "has_prior", "z_log_norm"),
     "z+cos+prior+norm": ("z_cosine", "cosine", "source_prior", "has_prior", "z_log_norm"),
+    "z+prior+tnorm": ("z_cosine", "source_prior", "has_prior", "target_rel_log_norm"),
+    "z+cos+prior+tnorm": ("z_cosine", "cosine", "source_prior", "has_prior", "target_rel_log_norm"),
     "all": FEATURES,
 }
 
@@ -68,7 +74,10 @@ def _standardised(v: np.ndarray) -> np.ndarray:
 
 
 def candidate_features(
-    cosines: np.ndarray, priors: np.ndarray | None = None, norms: np.ndarray | None = None
+    cosines: np.ndarray,
+    priors: np.ndarray | None = None,
+    norms: np.ndarray | None = None,
+    target_norm: float | None = None,
 ) -> np.ndarray:
     """The feature matrix (candidates x :data:`FEATURES`) of one target's candidate set.
 
@@ -77,6 +86,9 @@ def candidate_features(
     ``priors[i]``: the candidate's mean measured gain on other targets, NaN where unknown.
     ``norms[i]``: the L2 norm of the candidate's stored vector; None (or non-positive
     values anywhere) gives ``z_log_norm`` 0 for all, which no fit can read as a signal.
+    ``target_norm``: the L2 norm of the target's (unnormalised) vector, in the same space;
+    with usable ``norms`` it gives ``target_rel_log_norm``, else that column is NaN
+    (imputed by the predictor as its training mean).
     """
     c = np.asarray(cosines, np.float64).reshape(-1)
     n = len(c)
@@ -87,12 +99,15 @@ def candidate_features(
         raise ConfigError(f"{len(p)} priors for {n} candidates")
     known = np.isfinite(p)
     log_norm = np.zeros(n)
+    target_rel = math.nan
     if norms is not None:
         r = np.asarray(norms, np.float64).reshape(-1)
         if len(r) != n:
             raise ConfigError(f"{len(r)} norms for {n} candidates")
         if np.all(np.isfinite(r) & (r > 0)):
             log_norm = _standardised(np.log(r))
+            if target_norm is not None and math.isfinite(target_norm) and target_norm > 0:
+                target_rel = math.log(target_norm) - float(np.log(r).mean())
     return np.column_stack(
         [
             _standardised(c),
@@ -101,6 +116,7 @@ def candidate_features(
             np.where(known, p, 0.0),
             known.astype(np.float64),
             log_norm,
+            np.full(n, target_rel),
         ]
     )
 
@@ -128,9 +144,16 @@ class TransferPredictor:
     source_priors: dict[str, float] = field(default_factory=dict)
 
     def _standard(self, x: np.ndarray) -> np.ndarray:
-        x = _impute_prior(x, self.mean[_PRIOR])
+        x = _impute_unknown(_impute_prior(x, self.mean[_PRIOR]), np.asarray(self.mean))
         out: np.ndarray = (x - np.asarray(self.mean)) / np.asarray(self.scale)
         return out
+
+    @property
+    def reads_norms(self) -> bool:
+        """Whether predictions use vector norms (``z_log_norm``, ``target_rel_log_norm``),
+        so that a caller without them at hand knows to fetch them."""
+        cols = [FEATURES.index(n) for n in ("z_log_norm", "target_rel_log_norm")]
+        return any(self.gain_coef[c] != 0 or self.help_coef[c] != 0 for c in cols)
 
     def priors_of(self, ids: list[str]) -> np.ndarray:
         """The recorded prior of each candidate id, NaN where none is recorded."""
@@ -144,10 +167,14 @@ class TransferPredictor:
         return gain, 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
 
     def predict_cosines(
-        self, cosines: np.ndarray, priors: np.ndarray | None = None, norms: np.ndarray | None = None
+        self,
+        cosines: np.ndarray,
+        priors: np.ndarray | None = None,
+        norms: np.ndarray | None = None,
+        target_norm: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict` on the features of one target's candidate set."""
-        return self.predict(candidate_features(cosines, priors, norms))
+        return self.predict(candidate_features(cosines, priors, norms, target_norm))
 
     def to_json(self) -> str:
         """Serialise (what :func:`load_predictor` reads)."""
@@ -226,6 +253,15 @@ def _impute_prior(features: np.ndarray, value: float) -> np.ndarray:
     return x
 
 
+def _impute_unknown(features: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A copy of ``features`` whose NaN cells (a feature unknown for that target, such as
+    ``target_rel_log_norm`` without norms) read the column's ``values``: no signal."""
+    x = np.array(features, np.float64)
+    rows, cols = np.nonzero(~np.isfinite(x))
+    x[rows, cols] = values[cols]
+    return x
+
+
 def _monotone_mask() -> np.ndarray:
     return np.array([name in MONOTONE for name in FEATURES])
 
@@ -298,6 +334,11 @@ def fit_predictor(
     measured = x[:, _HAS_PRIOR] == 1
     if measured.any():  # standardised, an unknown prior is then exactly the average one
         x = _impute_prior(x, float(x[measured, _PRIOR].mean()))
+    known = np.isfinite(x)
+    column_means = np.array(
+        [float(x[known[:, j], j].mean()) if known[:, j].any() else 0.0 for j in range(x.shape[1])]
+    )
+    x = _impute_unknown(x, column_means)  # unknown target norms: the average, no signal
     mean = x.mean(0)
     scale = x.std(0)
     usable = (scale > 1e-12) & np.array([name in use for name in FEATURES])

@@ -15,6 +15,7 @@ from fute.evaluation.calibration import (
     TargetPairs,
     advice,
     calibration,
+    features_of,
     fit_on_all,
     leave_one_target_out,
     target_pairs,
@@ -22,7 +23,7 @@ from fute.evaluation.calibration import (
 from fute.evaluation.ground_truth import GroundTruth
 from fute.evaluation.rankings import evaluate_ranker
 from fute.space import EmbeddingSpace
-from fute.transfer_prediction import HELP_THRESHOLD, auc, candidate_features
+from fute.transfer_prediction import FEATURES, HELP_THRESHOLD, auc, candidate_features
 
 
 def _truth(n_targets: int = 8, seed: int = 0) -> tuple[GroundTruth, dict[str, dict[str, float]]]:
@@ -111,6 +112,20 @@ def test_norms_enter_only_when_every_candidate_has_one() -> None:
     model = fit_on_all(with_norms, "z+norm", fitted_on={"ground_truth": "synthetic"})
     assert model.fitted_on["targets"] == 4 and model.fitted_on["ground_truth"] == "synthetic"
     assert model.source_priors == {}  # a feature set without the prior keeps none
+
+
+def test_a_held_out_target_norm_reaches_its_own_features_only() -> None:
+    gt, sims = _truth(6)
+    norms = {f"t{i}": float(i + 1) for i in range(6)}
+    pairs = target_pairs(gt, sims, norms, {"t0": 9.0, "t1": 2.0})
+    by = {tp.target: tp for tp in pairs}
+    assert by["t0"].target_norm == 9.0 and by["t2"].target_norm is None
+    col = FEATURES.index("target_rel_log_norm")
+    want = np.log(9.0) - np.log(np.array([norms[s] for s in by["t0"].sources])).mean()
+    np.testing.assert_allclose(features_of(by["t0"], None)[:, col], want)
+    assert np.all(np.isnan(features_of(by["t2"], None)[:, col]))
+    held = leave_one_target_out(pairs, "z+cos+prior+tnorm")
+    assert all(np.all(np.isfinite(held.per_target[t].p_help)) for t in by)  # unknown norms: imputed
 
 
 def _save(folder: Path, name: str, vector: np.ndarray, space: EmbeddingSpace) -> None:

@@ -184,3 +184,42 @@ def test_a_bad_predictor_file_is_one_clear_error(tmp_path, text: str, message: s
         load_predictor(path)
     with pytest.raises(ConfigError, match="cannot read the transfer predictor"):
         load_predictor(tmp_path / "missing.json")
+
+
+def test_target_relative_norm_is_one_value_per_set_and_unknown_without_norms() -> None:
+    cos = np.array([0.2, 0.4, 0.9])
+    col = FEATURES.index("target_rel_log_norm")
+    x = candidate_features(cos, norms=np.array([1.0, np.e, np.e**2]), target_norm=np.e**3)
+    np.testing.assert_allclose(x[:, col], [2.0, 2.0, 2.0])  # 3 - mean(0, 1, 2)
+    assert np.all(np.isnan(candidate_features(cos, target_norm=5.0)[:, col]))  # no candidate norms
+    assert np.all(np.isnan(candidate_features(cos, norms=np.ones(3))[:, col]))  # no target norm
+    assert np.all(np.isnan(candidate_features(cos, norms=np.ones(3), target_norm=0.0)[:, col]))
+
+
+def test_a_target_level_norm_is_learnt_and_an_unknown_one_predicts_as_average() -> None:
+    """Targets whose vector is long relative to their candidates are helped less (the kind
+    of relation the suite shows); the fit must find it, and a target without norms must be
+    predicted as if its norm were the training average."""
+    rng = np.random.default_rng(3)
+    xs, ys = [], []
+    for _ in range(20):
+        norms = rng.uniform(1.0, 2.0, size=9)
+        rel = rng.normal(0.0, 0.3)
+        x = candidate_features(
+            rng.uniform(0.2, 0.9, size=9), norms=norms, target_norm=float(np.exp(rel)) * norms.mean()
+        )
+        xs.append(x)
+        ys.append(0.03 * x[:, 0] - 0.1 * x[0, FEATURES.index("target_rel_log_norm")] + rng.normal(0, 0.01, 9))
+    x, y = np.vstack(xs), np.concatenate(ys)
+    model = fit_predictor(x, y, use=("z_cosine", "target_rel_log_norm"))
+    col = FEATURES.index("target_rel_log_norm")
+    assert model.help_coef[col] < 0 and model.gain_coef[col] < 0
+    assert auc(model.predict(x)[1], y > 0) > auc(x[:, 0], y > 0) + 0.05  # the target level adds
+    unknown = x.copy()
+    unknown[:, col] = np.nan
+    average = x.copy()
+    average[:, col] = model.mean[col]
+    np.testing.assert_allclose(model.predict(unknown)[0], model.predict(average)[0])
+    np.testing.assert_allclose(model.predict(unknown)[1], model.predict(average)[1])
+    plain = fit_predictor(x, y, use=("z_cosine",))
+    assert plain.gain_coef[col] == 0 and plain.help_coef[col] == 0  # not used unless named

@@ -13,8 +13,11 @@ from fute.evaluation.folders import load_embedding_dir
 from fute.transfer_prediction import FEATURE_SETS
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from rich.console import Console
 
+    from fute.embedding import TaskEmbedding
     from fute.evaluation.ground_truth import GroundTruth
     from fute.evaluation.rankings import RankerResult, Similarities
 
@@ -40,7 +43,6 @@ def _check_names(rankers: list[tuple[str, Path, Path]], paired: list[str]) -> No
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    import numpy as np
     from rich.console import Console
 
     from fute.evaluation.ground_truth import load_ground_truth
@@ -62,7 +64,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     gt = load_ground_truth(args.ground_truth)
     results: list[RankerResult] = []
     sims_by_ranker: dict[str, Similarities] = {}
-    first_norms: dict[str, float] = {}
+    first_norms: tuple[dict[str, float], dict[str, float]] = ({}, {})  # (sources, targets)
     for name, target_dir, source_dir in rankers:
         targets, sources = load_embedding_dir(target_dir), load_embedding_dir(source_dir)
         try:
@@ -74,7 +76,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             label = f"{name} csls@{k}"
             results.append(evaluate_ranker(label, csls_similarities(targets, sources, gt, k), gt))
         if name == rankers[0][0]:  # the predictor is built on the first ranker; it reads norms
-            first_norms = {s: float(np.linalg.norm(e.vector.astype(np.float64))) for s, e in sources.items()}
+            first_norms = (_norms_of(sources), _norms_of(targets))
         results.append(evaluate_ranker(name, sims, gt))
     results.append(random_result(gt))
     first = rankers[0][0]
@@ -102,12 +104,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _norms_of(embeddings: Mapping[str, TaskEmbedding]) -> dict[str, float]:
+    """The L2 norm of each (unnormalised) embedding vector, by name."""
+    import numpy as np
+
+    return {n: float(np.linalg.norm(e.vector.astype(np.float64))) for n, e in embeddings.items()}
+
+
 def _predictor_results(
     args: argparse.Namespace,
     gt: GroundTruth,
     name: str,
     sims: Similarities,
-    norms: dict[str, float],
+    norms: tuple[dict[str, float], dict[str, float]],
     console: Console,
 ) -> list[RankerResult]:
     """Rankings by held-out predicted gain on ``name``'s similarities, and their calibration."""
@@ -116,7 +125,7 @@ def _predictor_results(
     from fute.evaluation.rankings import evaluate_ranker
     from fute.evaluation.report import calibration_markdown, calibration_table, write_reliability_plot
 
-    pairs = target_pairs(gt, sims, norms)
+    pairs = target_pairs(gt, sims, *norms)
     kept = {tp.target for tp in pairs}
     left = sorted(set(gt.targets) - kept)
     if len(pairs) < 2:

@@ -45,15 +45,19 @@ class TargetPairs:
     cosines: np.ndarray
     gains: np.ndarray
     norms: np.ndarray | None = None  # each source's stored vector norm, when known
+    target_norm: float | None = None  # the target's own vector norm, when known
 
 
 def target_pairs(
-    gt: GroundTruth, similarities: Similarities, norms: Mapping[str, float] | None = None
+    gt: GroundTruth,
+    similarities: Similarities,
+    norms: Mapping[str, float] | None = None,
+    target_norms: Mapping[str, float] | None = None,
 ) -> list[TargetPairs]:
     """Targets with a baseline and at least :data:`MIN_CANDIDATES` sources with a similarity.
 
     ``norms``: the L2 norm of each source's (unnormalised) embedding, by name; a target
-    whose candidates lack one gets none.
+    whose candidates lack one gets none. ``target_norms``: each target's own, by name.
     """
     out = []
     for target in gt.targets:
@@ -71,6 +75,7 @@ def target_pairs(
                 np.array([sims[s] for s in names], np.float64),
                 np.array([gt.score(s, target) - base for s in names], np.float64),
                 np.array([norms[s] for s in names]) if norms and all(s in norms for s in names) else None,
+                (target_norms or {}).get(target),
             )
         )
     return out
@@ -90,7 +95,7 @@ def source_priors(pairs: list[TargetPairs], exclude: set[str]) -> dict[str, floa
 def features_of(tp: TargetPairs, priors: dict[str, float] | None) -> np.ndarray:
     """Features of one target's pairs; priors by source name (NaN where unknown)."""
     p = None if priors is None else np.array([priors.get(s, np.nan) for s in tp.sources])
-    return candidate_features(tp.cosines, p, tp.norms)
+    return candidate_features(tp.cosines, p, tp.norms, tp.target_norm)
 
 
 def training_set(

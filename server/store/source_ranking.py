@@ -27,12 +27,20 @@ class Predictions:
     p_help: np.ndarray
 
 
-def predict(cosines: np.ndarray, ids: list[str], predictor: TransferPredictor | None) -> Predictions | None:
+def predict(
+    cosines: np.ndarray,
+    ids: list[str],
+    predictor: TransferPredictor | None,
+    norms: np.ndarray | None = None,
+    target_norm: float | None = None,
+) -> Predictions | None:
     """Predictions over the whole candidate set (``cosines`` and ``ids`` best first), so
-    that those of the top k never depend on k; None without a predictor or candidates."""
+    that those of the top k never depend on k; None without a predictor or candidates.
+    ``norms`` (the candidates' stored vector norms) and ``target_norm`` (the target
+    vector's) feed the norm features of a predictor that reads them."""
     if predictor is None or not len(cosines):
         return None
-    gain, p_help = predictor.predict_cosines(cosines, predictor.priors_of(ids))
+    gain, p_help = predictor.predict_cosines(cosines, predictor.priors_of(ids), norms, target_norm)
     return Predictions(gain, p_help)
 
 

@@ -636,6 +636,16 @@ class TaskStore:
             index, table, look.queries, radii, exclude, k, csls_k, look.allowed, threshold
         )
 
+    def _norms(self, look: _Lookup, picked: list[hubness.CslsHit]) -> tuple[np.ndarray | None, float | None]:
+        """(the candidates' stored vector norms, the target vector's) when the predictor
+        reads norms; the stored vectors are raw (the index holds them normalised), so
+        they are read from the database, for a predictor that needs them only."""
+        if self._predictor is None or not self._predictor.reads_norms or not picked:
+            return None, None
+        stored = self._db.vectors([h.vec_id for h in picked]).astype(np.float64)
+        target = float(np.linalg.norm(look.queries[0].astype(np.float64)))
+        return np.linalg.norm(stored, axis=1), target
+
     def _hit_records(self, picked: list[list[hubness.CslsHit]], with_vectors: bool) -> list[list[Hit]]:
         records = self._db.tasks_by_vec_ids(sorted({h.vec_id for hs in picked for h in hs}), with_vectors)
         return [
@@ -1012,7 +1022,8 @@ class TaskStore:
             cosines = np.array([h.cosine for h in picked], np.float64)
             task_ids = self._db.ids_of_vec_ids([h.vec_id for h in picked])
             ids = [task_ids[h.vec_id] for h in picked]
-            predictions = source_ranking.predict(cosines, ids, self._predictor)
+            norms, target_norm = self._norms(look, picked)
+            predictions = source_ranking.predict(cosines, ids, self._predictor, norms, target_norm)
             positions = source_ranking.order_candidates(len(picked), predictions, chosen, rerank_top)
             shown_at = positions[:k] if k else positions
             hits = self._hit_records([[picked[i] for i in shown_at]], False)[0]

@@ -277,7 +277,9 @@ def test_ranking_predictions_over_grpc_equal_the_library(client: TaskSearchClien
     cos = unit @ (target / np.linalg.norm(target))
     order = np.argsort(-cos)
     assert [h.id for h in full] == [f"s{i}" for i in order] and full.candidates == 12
-    gain, p_help = load_predictor().predict_cosines(cos[order])
+    # The library's computation on what the store holds: cosines, raw vector norms, target norm.
+    norms, target_norm = np.linalg.norm(vectors.astype(np.float64), axis=1), float(np.linalg.norm(target))
+    gain, p_help = load_predictor().predict_cosines(cos[order], None, norms[order], target_norm)
     np.testing.assert_allclose([h.predicted_gain for h in full], gain, atol=1e-6)
     np.testing.assert_allclose([h.p_help for h in full], p_help, atol=1e-6)
     assert full.none_expected_to_help == bool(p_help.max() < 0.5)
@@ -309,7 +311,13 @@ def test_ranking_orders_by_predicted_gain_unless_asked_for_similarity(client: Ta
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     cos = unit @ (target / np.linalg.norm(target))
     by_cos = np.argsort(-cos, kind="stable")
-    gain, _ = predictor.predict_cosines(cos[by_cos], predictor.priors_of([known[i] for i in by_cos]))
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+    gain, _ = predictor.predict_cosines(
+        cos[by_cos],
+        predictor.priors_of([known[i] for i in by_cos]),
+        norms[by_cos],
+        float(np.linalg.norm(target)),
+    )
     by_gain = [known[by_cos[j]] for j in np.argsort(-gain, kind="stable")]
 
     ranked = client.rank_sources("order", target)
