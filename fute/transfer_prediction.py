@@ -63,6 +63,14 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "z+cos+prior+norm": ("z_cosine", "cosine", "source_prior", "has_prior", "z_log_norm"),
     "z+prior+tnorm": ("z_cosine", "source_prior", "has_prior", "target_rel_log_norm"),
     "z+cos+prior+tnorm": ("z_cosine", "cosine", "source_prior", "has_prior", "target_rel_log_norm"),
+    "z+cos+prior+norm+tnorm": (
+        "z_cosine",
+        "cosine",
+        "source_prior",
+        "has_prior",
+        "z_log_norm",
+        "target_rel_log_norm",
+    ),
     "all": FEATURES,
 }
 

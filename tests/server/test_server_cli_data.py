@@ -209,10 +209,10 @@ def test_rank_data_embeds_with_the_space_recipe_and_leaves_itself_out(
     server = _address(running_server)
     target = SUITE / "sms_spam" / "train.jsonl.gz"
     argv = ["rank", "--server", server, "--space", "text", "--data", str(target), "--max-examples", "40"]
-    assert fute_main([*argv, "--json", "-q"]) == 0
+    assert fute_main([*argv, "--json", "-q", "--order", "similarity"]) == 0
     captured = capsys.readouterr()
     ranking = json.loads(captured.out)["ranking"]
-    # Datasets only by default, the target's own indexed copy left out, best first.
+    # Datasets only by default, the target's own indexed copy left out, most similar first.
     assert [r["id"] for r in ranking] == sorted(
         names[1:], key=lambda n: -embs[0].cosine(embs[names.index(n)])
     )
@@ -272,7 +272,7 @@ def test_ranking_predictions_over_grpc_equal_the_library(client: TaskSearchClien
 
     client.upsert("p", [Task(id=f"s{i}", vector=v, kind="dataset") for i, v in enumerate(vectors)])
     target = rng.normal(size=8).astype(np.float32)
-    full = client.rank_sources("p", target)
+    full = client.rank_sources("p", target, order="similarity")
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     cos = unit @ (target / np.linalg.norm(target))
     order = np.argsort(-cos)
@@ -284,8 +284,12 @@ def test_ranking_predictions_over_grpc_equal_the_library(client: TaskSearchClien
     np.testing.assert_allclose([h.p_help for h in full], p_help, atol=1e-6)
     assert full.none_expected_to_help == bool(p_help.max() < 0.5)
     assert bool(full.advice) == full.none_expected_to_help
+    # The default order is the library's predicted gain, with the same numbers per source.
+    by_gain = client.rank_sources("p", target)
+    assert [h.id for h in by_gain] == [f"s{order[j]}" for j in np.argsort(-gain, kind="stable")]
+    assert {h.id: h.p_help for h in by_gain} == pytest.approx({h.id: h.p_help for h in full})
     # The top k carry the predictions of the whole candidate set, whatever k is.
-    top = client.rank_sources("p", target, k=3)
+    top = client.rank_sources("p", target, k=3, order="similarity")
     assert [(h.id, h.p_help) for h in top] == [(h.id, h.p_help) for h in full[:3]]
     # FindSimilarTasks carries no predictions.
     assert client.search("p", [target], k=2)[0][0].p_help is None
