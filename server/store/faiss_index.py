@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import faiss
@@ -168,6 +168,9 @@ class SpaceIndex:
         # No GPU HNSW in FAISS; the scalar-quantised flats re-score on the CPU side anyway.
         self.device = device if backend in ("flat", "ivf") else "cpu"
         self._tombstones: set[int] = set()
+        # Each live vector's L2 norm (the index holds unit vectors): what a transfer
+        # predictor with norm features reads per candidate, without a database read.
+        self._norms: dict[int, float] = {}
         self._gpu_lock = threading.Lock()
         self._gpu_index: Any = None
         self._gpu_res: Any = None
@@ -264,6 +267,7 @@ class SpaceIndex:
 
         Deterministic: the same rows give the same index (SQ8 trains on all of them)."""
         self._tombstones.clear()
+        self._norms.clear()
         self._max_residual = 0.0
         self._index = self._empty()
         if len(ids):
@@ -277,6 +281,8 @@ class SpaceIndex:
         if not len(ids):
             return
         ids = np.ascontiguousarray(ids, dtype=np.int64)
+        norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
+        self._norms.update(zip(ids.tolist(), norms.tolist(), strict=True))
         if self._index is None:  # IVF not trained yet: train on the first batch
             self._train_ivf(normalise(vectors))
         trained_now = self.backend == "flat_sq8" and not self._codes.is_trained
@@ -295,11 +301,17 @@ class SpaceIndex:
         """Remove ids (tombstoned for HNSW, which cannot remove)."""
         if not len(ids) or self._index is None:
             return
+        for i in ids:
+            self._norms.pop(int(i), None)
         if self.backend == "hnsw":
             self._tombstones.update(int(i) for i in ids)
         else:
             self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
         self._gpu_dirty = True
+
+    def norms_of(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored (raw) vector norm of each live id, in order."""
+        return np.array([self._norms[int(i)] for i in ids], np.float64)
 
     @property
     def ntotal(self) -> int:

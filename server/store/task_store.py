@@ -638,13 +638,11 @@ class TaskStore:
 
     def _norms(self, look: _Lookup, picked: list[hubness.CslsHit]) -> tuple[np.ndarray | None, float | None]:
         """(the candidates' stored vector norms, the target vector's) when the predictor
-        reads norms; the stored vectors are raw (the index holds them normalised), so
-        they are read from the database, for a predictor that needs them only."""
+        reads norms (the index keeps each stored vector's norm; it holds them normalised)."""
         if self._predictor is None or not self._predictor.reads_norms or not picked:
             return None, None
-        stored = self._db.vectors([h.vec_id for h in picked]).astype(np.float64)
-        target = float(np.linalg.norm(look.queries[0].astype(np.float64)))
-        return np.linalg.norm(stored, axis=1), target
+        norms = self._indexes[look.row.name].norms_of([h.vec_id for h in picked])
+        return norms, float(np.linalg.norm(look.queries[0].astype(np.float64)))
 
     def _hit_records(self, picked: list[list[hubness.CslsHit]], with_vectors: bool) -> list[list[Hit]]:
         records = self._db.tasks_by_vec_ids(sorted({h.vec_id for hs in picked for h in hs}), with_vectors)

@@ -68,3 +68,39 @@ def test_rankings_read_stored_norms_and_the_target_norm(tmp_path: Path) -> None:
         long = store.rank_sources("s", vectors[0] * 4.0, order="similarity")
         assert [h.id for h in short] == [h.id for h in long]
         assert all(a.p_help > b.p_help for a, b in zip(short, long, strict=True))
+
+
+def test_norms_follow_replacements_deletions_and_restarts(tmp_path: Path) -> None:
+    """The index keeps each vector's norm: a replaced vector's new norm, a deleted task's
+    absence and a restart (rebuilt from SQLite) all reach the predictions."""
+    predictor_file = _norm_reading_predictor(tmp_path / "p.json")
+    predictor = load_predictor(predictor_file)
+    rng = np.random.default_rng(4)
+    vectors = (rng.normal(size=(8, 6)) * rng.uniform(0.5, 4.0, size=(8, 1))).astype(np.float32)
+    target = rng.normal(size=6).astype(np.float32)
+    config = StoreConfig(path=tmp_path / "store", device="cpu", transfer_predictor=predictor_file)
+
+    def check(store: TaskStore, stored: dict[str, np.ndarray]) -> None:
+        names = sorted(stored)
+        mat = np.stack([stored[n] for n in names]).astype(np.float64)
+        cos = (mat / np.linalg.norm(mat, axis=1, keepdims=True)) @ (target / np.linalg.norm(target))
+        by_cos = np.argsort(-cos, kind="stable")
+        ranked = store.rank_sources("s", target, order="similarity")
+        assert [h.id for h in ranked] == [names[i] for i in by_cos]
+        gain, _ = predictor.predict_cosines(
+            cos[by_cos], None, np.linalg.norm(mat, axis=1)[by_cos], float(np.linalg.norm(target))
+        )
+        np.testing.assert_allclose([h.predicted_gain for h in ranked], gain, atol=1e-6)
+
+    stored = {f"t{i}": v for i, v in enumerate(vectors)}
+    with TaskStore(config) as store:
+        store.create_space("s", 6)
+        store.upsert("s", [Task(id=k, vector=v, kind="dataset") for k, v in stored.items()])
+        check(store, stored)
+        stored["t1"] = stored["t1"] * 6.0  # same direction, another norm
+        store.upsert("s", [Task(id="t1", vector=stored["t1"], kind="dataset")])
+        store.delete("s", ids=["t2"])
+        del stored["t2"]
+        check(store, stored)
+    with TaskStore(config) as store:  # a restart rebuilds the index from SQLite
+        check(store, stored)
