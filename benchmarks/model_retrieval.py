@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.contrast:
             try:
-                emb = contrast(emb, [_shuffled_model(case, corpus, method, path, seed) for seed in seeds])
+                emb = contrast(emb, _shuffled_models(case, corpus, method, path, seeds))
             except FuteError as exc:
                 logger.error("model %s (shuffled) failed: %s", case.key, exc)
                 failed.append({"model": case.key, "error": str(exc)})
@@ -267,27 +267,29 @@ def _contrast_note(on: bool, seeds: int) -> str:
     return " of label-contrast embeddings" + (f" (mean of {seeds} permutations)" if seeds > 1 else "")
 
 
-def _shuffled_model(
-    case: ModelCase, corpus: UnlabelledCorpus, method: EmbeddingMethod, path: Path, seed: int = CONTRAST_SEED
-) -> TaskEmbedding:
-    """The model's embedding with its outputs permuted across U by ``seed`` (cached
-    predictions reused)."""
-    null_path = path.with_name(null_name(path.name, seed))
-    emb = _reuse(null_path, method)
-    if emb is not None:
-        return emb
-    adapter = load_adapter(case.spec, AdapterOptions(prompt=case.prompt))
-    preds = predict_corpus(adapter, corpus, progress=False)
-    if case.calibrate:
-        preds = calibrate_soft(preds)
-    preds = preds[np.random.default_rng(seed).permutation(len(preds))]
-    task = model_task(adapter, corpus, preds, case.key)
-    info = TaskInfo(name=case.key, kind="model", task_type=case.expected[0], source=case.spec)
-    emb = method.embed(
-        task, replace(info, label_kind=adapter.output_kind), corpus=corpus.hash, progress=False
-    )
-    save_embedding(emb, null_path)
-    return emb
+def _shuffled_models(
+    case: ModelCase, corpus: UnlabelledCorpus, method: EmbeddingMethod, path: Path, seeds: list[int]
+) -> list[TaskEmbedding]:
+    """The model's embeddings with its outputs permuted across U, one per seed (cached as
+    files; the model is loaded and run on U once, and only when a seed's file is missing)."""
+    null_paths = [path.with_name(null_name(path.name, seed)) for seed in seeds]
+    embs = [_reuse(p, method) for p in null_paths]
+    missing = [i for i, e in enumerate(embs) if e is None]
+    if missing:
+        adapter = load_adapter(case.spec, AdapterOptions(prompt=case.prompt))
+        preds = predict_corpus(adapter, corpus, progress=False)
+        if case.calibrate:
+            preds = calibrate_soft(preds)
+        info = TaskInfo(name=case.key, kind="model", task_type=case.expected[0], source=case.spec)
+        for i in missing:
+            shuffled = preds[np.random.default_rng(seeds[i]).permutation(len(preds))]
+            task = model_task(adapter, corpus, shuffled, case.key)
+            emb = method.embed(
+                task, replace(info, label_kind=adapter.output_kind), corpus=corpus.hash, progress=False
+            )
+            save_embedding(emb, null_paths[i])
+            embs[i] = emb
+    return [e for e in embs if e is not None]
 
 
 def model_dataset_similarity(

@@ -55,7 +55,7 @@ def _row(name: str, ms: np.ndarray, base: float) -> str:
 
 def _without_norms(path: Path) -> Path:
     """The packaged predictor with its norm features' weights zeroed: the same ranking
-    work without reading the candidates' stored vectors for their norms."""
+    work without looking up the candidates' norms."""
     raw = json.loads(resources.files("fute.resources").joinpath(PACKAGED).read_text())
     for name in ("z_log_norm", "target_rel_log_norm"):
         if name in raw["features"]:
@@ -94,7 +94,7 @@ def measure(n: int, dim: int, repeats: int, store_dir: Path) -> list[str]:
     return [
         f"| **{n:,} x {dim}** | | | |",
         _row("search, k=10", search, base),
-        _row(f"rank_sources, k=10 ({m} candidates predicted, norms read)", rank, base),
+        _row(f"rank_sources, k=10 ({m} candidates predicted, with their norms)", rank, base),
         _row("rank_sources, k=10, a predictor without norm features", rank_plain, base),
         _row(f"predictions alone ({m} candidates)", only, base),
     ]

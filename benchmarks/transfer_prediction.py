@@ -39,7 +39,7 @@ from fute.evaluation.calibration import (
     leave_one_target_out,
     target_pairs,
 )
-from fute.evaluation.folders import load_embedding_dir
+from fute.evaluation.folders import load_embedding_dir, vector_norms
 from fute.evaluation.ground_truth import GroundTruth, load_ground_truth
 from fute.evaluation.rankings import METRICS, RankerResult, evaluate_ranker, paired_differences
 from fute.evaluation.report import (
@@ -65,9 +65,7 @@ def folder_pairs(gt: GroundTruth, folders: tuple[Path, Path]) -> list[TargetPair
         for t in gt.targets
         if t in targets
     }
-    norms = {s: float(np.linalg.norm(e.vector.astype(np.float64))) for s, e in sources.items()}
-    target_norms = {t: float(np.linalg.norm(e.vector.astype(np.float64))) for t, e in targets.items()}
-    return target_pairs(gt, sims, norms, target_norms)
+    return target_pairs(gt, sims, vector_norms(sources), vector_norms(targets))
 
 
 def _ranker(

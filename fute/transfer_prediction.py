@@ -113,9 +113,10 @@ def candidate_features(
         if len(r) != n:
             raise ConfigError(f"{len(r)} norms for {n} candidates")
         if np.all(np.isfinite(r) & (r > 0)):
-            log_norm = _standardised(np.log(r))
+            log_r = np.log(r)
+            log_norm = _standardised(log_r)
             if target_norm is not None and math.isfinite(target_norm) and target_norm > 0:
-                target_rel = math.log(target_norm) - float(np.log(r).mean())
+                target_rel = math.log(target_norm) - float(log_r.mean())
     return np.column_stack(
         [
             _standardised(c),

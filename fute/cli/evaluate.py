@@ -9,15 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fute.errors import ConfigError
-from fute.evaluation.folders import load_embedding_dir
+from fute.evaluation.folders import load_embedding_dir, vector_norms
 from fute.transfer_prediction import FEATURE_SETS
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from rich.console import Console
 
-    from fute.embedding import TaskEmbedding
     from fute.evaluation.ground_truth import GroundTruth
     from fute.evaluation.rankings import RankerResult, Similarities
 
@@ -76,7 +73,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             label = f"{name} csls@{k}"
             results.append(evaluate_ranker(label, csls_similarities(targets, sources, gt, k), gt))
         if name == rankers[0][0]:  # the predictor is built on the first ranker; it reads norms
-            first_norms = (_norms_of(sources), _norms_of(targets))
+            first_norms = (vector_norms(sources), vector_norms(targets))
         results.append(evaluate_ranker(name, sims, gt))
     results.append(random_result(gt))
     first = rankers[0][0]
@@ -102,13 +99,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         _write_reports(Path(args.out), title, shown, paired_md, sims_by_ranker, gt)
         console.print(f"wrote {args.out}/eval.md, eval.csv, per_target.csv, transfer.png, similarity_*.png")
     return 0
-
-
-def _norms_of(embeddings: Mapping[str, TaskEmbedding]) -> dict[str, float]:
-    """The L2 norm of each (unnormalised) embedding vector, by name."""
-    import numpy as np
-
-    return {n: float(np.linalg.norm(e.vector.astype(np.float64))) for n, e in embeddings.items()}
 
 
 def _predictor_results(

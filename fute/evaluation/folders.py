@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+
+import numpy as np
 
 from fute.embedding import TaskEmbedding, load_embedding
 from fute.errors import ConfigError
@@ -29,3 +32,9 @@ def load_embedding_dir(folder: Path) -> dict[str, TaskEmbedding]:
     if not out:
         raise ConfigError(f"{folder}: no .safetensors embedding files")
     return out
+
+
+def vector_norms(embeddings: Mapping[str, TaskEmbedding]) -> dict[str, float]:
+    """The L2 norm of each embedding's stored (unnormalised) vector, by name: what the
+    predictor's norm features read, as the store keeps them."""
+    return {n: float(np.linalg.norm(e.vector.astype(np.float64))) for n, e in embeddings.items()}
