@@ -11,6 +11,11 @@ model's own task type. Embeddings are written under ``--out-dir`` and reused by 
     .venv/bin/python benchmarks/model_retrieval.py --models vader,smollm2-sentiment
     .venv/bin/python benchmarks/model_retrieval.py --corpus packaged:multilingual
     .venv/bin/python benchmarks/model_retrieval.py --corpus packaged:diverse --csls 3
+    .venv/bin/python benchmarks/model_retrieval.py --datasets-on-u runs/transfer/sources
+
+``--datasets-on-u DIR`` stands each dataset in by the model task embedding, on the models'
+U, of the classifier fine-tuned on it: both sides of the comparison then have the same
+inputs, and only what the labels say can separate them.
 
 ``--server-check`` (with ``--csls``) also loads every task into an in-process ``TaskStore``
 and checks that the search service's CSLS (``FindSimilarTasks``, ``similarity="csls"``)
@@ -132,6 +137,37 @@ def dataset_embeddings(
     return out
 
 
+def datasets_on_u(
+    method: EmbeddingMethod,
+    out_dir: Path,
+    tasks: list[dict[str, Any]],
+    classifiers: Path,
+    corpus: UnlabelledCorpus,
+) -> list[TaskEmbedding]:
+    """Each suite dataset as the model task embedding, on ``corpus``, of the classifier
+    fine-tuned on it (``classifiers/NAME-seed0``; cached as files per corpus). The vectors
+    carry the dataset's name and task type: they stand for the dataset, seen through a
+    model of it on the models' own inputs."""
+    out: list[TaskEmbedding] = []
+    for t in tasks:
+        name = str(t["name"])
+        path = out_dir / "datasets-on-u" / f"{name}.{corpus.hash[:12]}.safetensors"
+        emb = _reuse(path, method)
+        if emb is None:
+            model_dir = classifiers / f"{name}-seed0"
+            if not model_dir.is_dir():
+                raise SystemExit(
+                    f"{model_dir}: no classifier of {name}; run benchmarks.transfer_ground_truth first"
+                )
+            start = time.perf_counter()
+            info = TaskInfo(name=name, kind="dataset", task_type=str(t["task_type"]), source=str(model_dir))
+            emb = embed_model(load_adapter(f"hf:{model_dir}"), method, corpus, info, progress=False)
+            save_embedding(emb, path)
+            logger.info("%s on U (its classifier's outputs) in %.0f s", name, time.perf_counter() - start)
+        out.append(emb)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", default="fim")
@@ -175,6 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         help="with --contrast: subtract the mean of N shuffled twins (permutation seeds 0..N-1)",
     )
     parser.add_argument(
+        "--datasets-on-u",
+        metavar="DIR",
+        help="represent every dataset by the model task embedding, on the same U as the models, of "
+        "the classifier fine-tuned on it (DIR/NAME-seed0, as benchmarks.transfer_ground_truth "
+        "writes them): models and datasets then share their inputs, and only what the labels say "
+        "differs",
+    )
+    parser.add_argument(
         "--server-check",
         action="store_true",
         help="also load every task into an in-process TaskStore and check that its CSLS (FindSimilarTasks, "
@@ -189,9 +233,19 @@ def main(argv: list[str] | None = None) -> int:
     method = make_method(args.method, load_surrogate(), settings)
     out_dir = Path(args.out_dir) / method.space().key
     tasks = json.loads((SUITE / "tasks.json").read_text())
-    datasets = dataset_embeddings(method, out_dir, tasks)
     if args.contrast_seeds < 1:
         parser.error(f"--contrast-seeds must be at least 1, got {args.contrast_seeds}")
+    if args.datasets_on_u and args.contrast:
+        parser.error("--datasets-on-u and --contrast are separate measurements; give one")
+    if args.datasets_on_u and args.corpus_size != args.llm_corpus_size:
+        parser.error(
+            "--datasets-on-u puts every model and dataset on one U: give --corpus-size equal to --llm-corpus-size"
+        )
+    if args.datasets_on_u:
+        corpus = load_corpus(args.corpus, limit=args.corpus_size)
+        datasets = datasets_on_u(method, out_dir, tasks, Path(args.datasets_on_u), corpus)
+    else:
+        datasets = dataset_embeddings(method, out_dir, tasks)
     seeds = list(range(CONTRAST_SEED, CONTRAST_SEED + args.contrast_seeds))
     if args.contrast:
         nulls = [dataset_embeddings(method, out_dir, tasks, shuffled=seed) for seed in seeds]
@@ -233,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "corpus_size": args.corpus_size,
         "llm_corpus_size": args.llm_corpus_size,
         "contrast": args.contrast,
+        "datasets_on_u": args.datasets_on_u,
         "contrast_seeds": args.contrast_seeds if args.contrast else 0,
         "measures": {},
     }
@@ -295,13 +350,18 @@ def _shuffled_models(
 def model_dataset_similarity(
     model_embs: list[TaskEmbedding], datasets: list[TaskEmbedding], measure: str
 ) -> np.ndarray:
-    """(models × datasets) similarities: cosine, or ``cslsK``: CSLS over all the tasks of the
-    run (datasets and models together, as an index holding both would compute r)."""
-    everything = [*datasets, *model_embs]
-    cos = cosine_matrix(everything)
-    mat = cos if measure == "cosine" else csls_matrix(cos, int(measure.removeprefix("csls")))
-    block: np.ndarray = mat[len(datasets) :, : len(datasets)]
-    return block
+    """(models × datasets) similarities: cosine, or ``cslsK``: CSLS over all the tasks of one
+    space, as an index holding them would compute r. Models on different U (callables and
+    LLM prompts take different numbers of examples) live in different spaces, so each U's
+    models are scored in a space of their own with every dataset."""
+    out = np.zeros((len(model_embs), len(datasets)))
+    for corpus in sorted({m.space.corpus or "" for m in model_embs}):
+        rows = [i for i, m in enumerate(model_embs) if (m.space.corpus or "") == corpus]
+        everything = [*datasets, *(model_embs[i] for i in rows)]
+        cos = cosine_matrix(everything)
+        mat = cos if measure == "cosine" else csls_matrix(cos, int(measure.removeprefix("csls")))
+        out[rows] = mat[len(datasets) :, : len(datasets)]
+    return out
 
 
 def server_csls_check(
@@ -426,9 +486,10 @@ def _print(
             print(f"{r['model']!s:<18} FAILED: {r['error']}")
             continue
         exp = ",".join(r["expected"])  # type: ignore[arg-type]
+        top3 = ", ".join(r["top3"])  # type: ignore[arg-type]
         print(
-            f"{r['model']!s:<18} {exp:<14} {r['p_at_1']:>4.2f} {r['p_at_3']:>5.2f} {r['hit_at_3']:>5.2f}  {', '.join(r['top3'])}"
-        )  # type: ignore[arg-type]
+            f"{r['model']!s:<18} {exp:<14} {r['p_at_1']:>4.2f} {r['p_at_3']:>5.2f} {r['hit_at_3']:>5.2f}  {top3}"
+        )
     if ok:
         p1 = np.mean([float(r["p_at_1"]) for r in ok])  # type: ignore[arg-type]
         p3 = np.mean([float(r["p_at_3"]) for r in ok])  # type: ignore[arg-type]

@@ -9,16 +9,15 @@ import numpy as np
 
 from fute.embedding import TaskEmbedding
 from fute.errors import FuteError
-from fute.space import check_same_space
+from fute.space import check_one_space
 
 
 def cosine_matrix(embeddings: Sequence[TaskEmbedding]) -> np.ndarray:
-    """Pairwise cosines; raises :class:`~fute.errors.SpaceMismatchError` across spaces."""
+    """Pairwise cosines; raises :class:`~fute.errors.SpaceMismatchError` unless every pair
+    of embeddings may be compared (:func:`~fute.space.check_one_space`)."""
     if not embeddings:
         raise FuteError("no embeddings to compare")
-    first = embeddings[0]
-    for other in embeddings[1:]:
-        check_same_space(first.space, other.space, repr(first.task.name), repr(other.task.name))
+    check_one_space([(e.space, repr(e.task.name)) for e in embeddings])
     mat = np.stack([e.vector.astype(np.float64) for e in embeddings])
     norms = np.linalg.norm(mat, axis=1, keepdims=True)
     unit = mat / np.where(norms > 0, norms, 1.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -146,6 +147,25 @@ def check_same_space(a: EmbeddingSpace, b: EmbeddingSpace, what_a: str = "a", wh
             + "; ".join(diffs)
             + ")"
         )
+
+
+def check_one_space(spaces: Sequence[tuple[EmbeddingSpace, str]]) -> EmbeddingSpace:
+    """Raise :class:`SpaceMismatchError` unless every pair of ``(space, what)`` may be
+    compared; return the space they share (one with a corpus, when any has one).
+
+    Pairwise, because comparability is not transitive: a space without a corpus (a
+    dataset's) may be compared with any U, so a dataset and two models on two different U
+    pass two checks against the dataset while the models may not be compared.
+    """
+    if not spaces:
+        raise ValueError("check_one_space needs at least one space")
+    first, what_first = spaces[0]
+    anchor, what_anchor = next(((s, w) for s, w in spaces if s.corpus is not None), spaces[0])
+    for space, what in spaces[1:]:
+        # Every field but the corpus equals the first's; every corpus equals the first corpus.
+        check_same_space(first, space, what_first, what)
+        check_same_space(anchor, space, what_anchor, what)
+    return anchor
 
 
 def canonical_settings(settings: dict[str, Any]) -> str:

@@ -131,14 +131,13 @@ class _Queries:
 def _file_identity(paths: list[Path]) -> tuple[list[QueryTarget], SpaceIdentity | None]:
     """Vectors of embedding files and their one shared identity."""
     from fute.embedding import load_embedding
-    from fute.space import check_same_space
+    from fute.space import check_one_space
 
     embs = [load_embedding(p) for p in paths]
     if not embs:
         return [], None
-    for path, emb in zip(paths[1:], embs[1:], strict=True):
-        check_same_space(embs[0].space, emb.space, str(paths[0]), str(path))
-    return [e.vector for e in embs], identity_of(embs[0].space)
+    shared = check_one_space([(e.space, str(p)) for p, e in zip(paths, embs, strict=True)])
+    return [e.vector for e in embs], identity_of(shared)
 
 
 def _queries(args: argparse.Namespace, client: TaskSearchClient) -> _Queries:

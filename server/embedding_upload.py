@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 from fute.embedding import TaskEmbedding
 from fute.informativeness import OutputInformation
-from fute.space import EmbeddingSpace, check_same_space
+from fute.space import EmbeddingSpace, check_one_space
 from fute_client.contract import TaskSearchAPI
 from fute_client.types import OutputInfo, SpaceIdentity, Task, TaskSource, UpsertResult
 
@@ -84,8 +84,7 @@ def upload_embeddings(target: TaskSearchAPI, space: str, embeddings: list[TaskEm
     """
     if not embeddings:
         return UpsertResult(0, 0)
-    first = embeddings[0].space
-    for emb in embeddings[1:]:
-        # Raises SpaceMismatchError before anything is sent.
-        check_same_space(first, emb.space, repr(embeddings[0].task.name), repr(emb.task.name))
-    return target.upsert(space, [task_of(e) for e in embeddings], expected_identity=identity_of(first))
+    # Raises SpaceMismatchError before anything is sent; the shared space carries the
+    # models' corpus when there are models, so the server checks their U too.
+    shared = check_one_space([(e.space, repr(e.task.name)) for e in embeddings])
+    return target.upsert(space, [task_of(e) for e in embeddings], expected_identity=identity_of(shared))

@@ -11,7 +11,13 @@ import pytest
 from fute.embedding import TaskEmbedding, TaskInfo, load_embedding, save_embedding
 from fute.errors import EmbeddingFileError, SpaceMismatchError
 from fute.similarity import cosine_matrix
-from fute.space import EmbeddingSpace, canonical_settings, check_same_space, space_differences
+from fute.space import (
+    EmbeddingSpace,
+    canonical_settings,
+    check_one_space,
+    check_same_space,
+    space_differences,
+)
 
 SPACE = EmbeddingSpace(
     surrogate_name="mini",
@@ -62,6 +68,26 @@ def test_corpus_rules() -> None:
     with pytest.raises(SpaceMismatchError, match="corpus"):
         check_same_space(model_a, model_b)
     assert model_a.key == dataset_space.key  # one index holds both kinds
+
+
+def test_a_dataset_does_not_make_two_corpora_comparable() -> None:
+    # Each model passes against the dataset, but the two models are on different U.
+    dataset, on_u1, on_u2 = (
+        emb([1, 0, 0, 0], name="d"),
+        emb([1, 1, 0, 0], replace(SPACE, corpus="u1"), "m1"),
+        emb([0, 1, 0, 0], replace(SPACE, corpus="u2"), "m2"),
+    )
+    with pytest.raises(SpaceMismatchError, match=r"'m1' and 'm2'.*corpus: u1 != u2"):
+        cosine_matrix([dataset, on_u1, on_u2])
+    with pytest.raises(SpaceMismatchError, match="corpus: u1 != u2"):
+        check_one_space([(dataset.space, "d"), (on_u1.space, "m1"), (on_u2.space, "m2")])
+    # one U, in any order with datasets: allowed, and the shared space is the models'
+    shared = check_one_space([(SPACE, "d"), (on_u1.space, "m1"), (SPACE, "d2"), (on_u1.space, "m3")])
+    assert shared.corpus == "u1"
+    assert check_one_space([(SPACE, "d"), (SPACE, "d2")]).corpus is None
+    assert cosine_matrix([dataset, on_u1]).shape == (2, 2)
+    with pytest.raises(SpaceMismatchError, match="method: fim != prompt"):
+        check_one_space([(SPACE, "d"), (on_u1.space, "m1"), (replace(SPACE, method="prompt"), "x")])
 
 
 def test_key_depends_on_identity_not_library_version() -> None:

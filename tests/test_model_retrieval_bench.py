@@ -48,6 +48,27 @@ def test_similarity_blocks_and_hub_summary() -> None:
     assert summary_csls["p_at_1"] == 1.0 and summary_csls["dataset_to_model_p_at_1"] == 1.0
 
 
+def test_models_on_different_u_are_scored_in_spaces_of_their_own() -> None:
+    from dataclasses import replace
+
+    datasets = [_emb("a", [1, 0, 0, 0, 0, 0]), _emb("b", [0, 1, 0, 0, 0, 0]), _emb("c", [1, 1, 1, 0, 0, 0])]
+    on_u1 = [_emb("m1", [1, 0.2, 0, 1, 0, 0], kind="model"), _emb("m2", [0.1, 1, 0, 0, 1, 0], kind="model")]
+    on_u2 = [_emb("m3", [0, 0.3, 1, 0, 0, 1], kind="model")]
+    on_u1 = [TaskEmbedding(m.vector, replace(SPACE, corpus="u1"), m.task) for m in on_u1]
+    on_u2 = [TaskEmbedding(m.vector, replace(SPACE, corpus="u2"), m.task) for m in on_u2]
+    models = [on_u1[0], on_u2[0], on_u1[1]]  # interleaved: rows must come back in this order
+    for measure in ("cosine", "csls2"):
+        got = model_dataset_similarity(models, datasets, measure)
+        one = model_dataset_similarity(on_u1, datasets, measure)
+        two = model_dataset_similarity(on_u2, datasets, measure)
+        np.testing.assert_allclose(got, np.vstack([one[0], two[0], one[1]]))
+    # CSLS's r of a u1 model is taken among datasets and u1 models only
+    cos = cosine_matrix([*datasets, *on_u1])
+    np.testing.assert_allclose(
+        model_dataset_similarity(on_u1, datasets, "csls2"), csls_matrix(cos, 2)[3:, :3]
+    )
+
+
 def test_shuffled_labels_keep_inputs_and_label_counts() -> None:
     import collections
 

@@ -215,7 +215,8 @@ def register_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="FEATURES",
         help="judge the transfer predictor (predicted gain, P(help)) on the first ranker's "
         "similarities, fit leaving one target out, with this feature set "
-        f"({', '.join(FEATURE_SETS)}; the store serves z+prior); repeatable",
+        f"({', '.join(FEATURE_SETS)}; the packaged predictor, which the store serves, uses "
+        "z+cos+prior+tnorm); repeatable",
     )
     p.add_argument(
         "--csls",

@@ -10,7 +10,7 @@ import numpy as np
 from fute.embedding import TaskEmbedding
 from fute.evaluation.ground_truth import GroundTruth
 from fute.evaluation.metrics import ndcg, regret_at_k, spearman
-from fute.space import check_same_space
+from fute.space import check_one_space
 
 # Metric name -> True when higher is better. ``gain@1`` is the top source's score minus the
 # target trained alone: what following the ranking's first advice actually bought.
@@ -144,9 +144,7 @@ def embedding_similarities(
     need_s = sorted({s for t in gt.targets for s in gt.sources(t)} - set(sources))
     if need_t or need_s:
         raise ValueError(f"missing embeddings: targets {need_t}, sources {need_s}")
-    first = next(iter(targets.values()))
-    for name, emb in [*targets.items(), *sources.items()]:
-        check_same_space(first.space, emb.space, first.task.name, name)
+    check_one_space([(emb.space, name) for name, emb in [*targets.items(), *sources.items()]])
     return {t: {s: targets[t].cosine(sources[s]) for s in gt.sources(t)} for t in gt.targets}
 
 

@@ -363,6 +363,14 @@ class MetadataDB:
                 ),
             )
 
+    def pin_identity(self, name: str, identity: SpaceIdentity) -> None:
+        """Replace a space's identity inside the open transaction (an upsert's
+        ``before_commit``), so it commits or rolls back with the rows it came with."""
+        self._conn.execute(
+            "UPDATE spaces SET identity = ? WHERE name = ?",
+            (json.dumps(identity.__dict__, sort_keys=True), name),
+        )
+
     def spaces(self) -> list[SpaceRow]:
         """All spaces by name; a row that does not decode is StoreCorruptedError."""
         rows = self._fetch(

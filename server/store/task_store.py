@@ -25,7 +25,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
@@ -214,6 +214,18 @@ def _check_task(task: Task, dim: int) -> Task:
         tags=tuple(sorted(set(task.tags))),
         output_info=info,
     )
+
+
+def _pinned_identity(row: SpaceRow, expected: SpaceIdentity | None) -> SpaceIdentity | None:
+    """The identity a space takes from an accepted upsert, or ``None`` if it keeps its own.
+
+    A space made for datasets has no corpus: dataset embeddings do not read U. The first
+    model tasks sent with their identity fix its U, so that models embedded on another U
+    (another space by the embedding rules, :func:`fute.space.check_one_space`) are refused
+    from then on instead of being compared with them."""
+    if row.identity is None or expected is None or row.identity.corpus or not expected.corpus:
+        return None
+    return replace(row.identity, corpus=expected.corpus)
 
 
 def _encode_token(last_id: str) -> str:
@@ -750,13 +762,15 @@ class TaskStore:
             good, unindexable = _split_unindexable(good)
             errors.extend(unindexable)
             if good:
-                self._upsert_valid(row, good)
+                self._upsert_valid(row, good, _pinned_identity(row, expected_identity))
             return UpsertResult(upserted=len(good), failed=len(errors), errors=tuple(errors))
 
-    def _upsert_valid(self, row: SpaceRow, good: list[Task]) -> None:
+    def _upsert_valid(self, row: SpaceRow, good: list[Task], pin: SpaceIdentity | None = None) -> None:
         """Store validated tasks and index them; the index and the neighbour lists change
         inside the database transaction, so a FAISS failure rolls the rows back (nothing
-        half stored). The in-memory lists change only once the transaction committed."""
+        half stored). The in-memory lists change only once the transaction committed.
+        ``pin``: the space's new identity (its U, fixed by its first model tasks), written
+        in the same transaction."""
         index = self._indexes[row.name]
         table = self._neighbours.get(row.name)  # None: the space keeps no lists
         vectors = np.stack([t.vector for t in good])  # type: ignore[misc]
@@ -765,6 +779,8 @@ class TaskStore:
 
         def index_them(pairs: list[tuple[int, int | None]]) -> None:
             nonlocal touched, change
+            if pin is not None:
+                self._db.pin_identity(row.name, pin)
             touched = True
             removed = [old for _, old in pairs if old is not None]
             added = [new for new, _ in pairs]
@@ -782,6 +798,11 @@ class TaskStore:
             if touched:  # the rows rolled back; the index may hold part of the batch
                 self._resync_index(row)
             raise
+        if pin is not None:
+            self._spaces[row.name] = row = replace(row, identity=pin)
+            log.info(
+                "space %r: identity pinned to corpus %s by its first model tasks", row.name, pin.corpus[:12]
+            )
         if table is not None:
             table.apply(change)
         self._maybe_rebuild(row)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -208,6 +210,49 @@ def test_space_identity_mismatch_is_failed_precondition(api: TaskSearchAPI) -> N
     with pytest.raises(FailedPreconditionError):
         api.upsert("plain", v, expected_identity=ident)
     assert api.describe_space("fim").identity == ident
+
+
+def test_the_first_model_tasks_fix_a_dataset_space_to_their_u(api: TaskSearchAPI) -> None:
+    # Dataset embeddings do not read U, so a space made for datasets has no corpus; models
+    # on two different U may not be compared, so the first U accepted is the space's.
+    datasets = SpaceIdentity("MiniLM", "abc123", "fim", '{"epochs":1}')
+    on_u1, on_u2 = replace(datasets, corpus="u1" * 8), replace(datasets, corpus="u2" * 8)
+    api.create_space("fim", 8, identity=datasets)
+    v = [Task(id="d", vector=unit(np.arange(1, 9)))]
+    assert api.upsert("fim", v, expected_identity=datasets).upserted == 1
+    assert api.describe_space("fim").identity == datasets
+    bad = [Task(id="m0", vector=np.zeros(8, np.float32))]  # nothing stored: nothing pinned
+    assert api.upsert("fim", bad, expected_identity=on_u2).upserted == 0
+    assert api.describe_space("fim").identity == datasets
+    m1 = [Task(id="m1", kind="model", vector=unit(np.arange(8, 0, -1)))]
+    assert api.upsert("fim", m1, expected_identity=on_u1).upserted == 1
+    assert api.describe_space("fim").identity == on_u1
+    with pytest.raises(FailedPreconditionError, match="corpus"):
+        api.upsert("fim", [Task(id="m2", kind="model", vector=unit(np.ones(8)))], expected_identity=on_u2)
+    with pytest.raises(FailedPreconditionError, match="corpus"):
+        api.search("fim", [unit(np.ones(8))], expected_identity=on_u2)
+    # datasets still come in, and nothing stored was touched
+    assert (
+        api.upsert("fim", [Task(id="d2", vector=unit(np.ones(8)))], expected_identity=datasets).upserted == 1
+    )
+    assert sorted(t.id for t in api.list_tasks("fim").tasks) == ["d", "d2", "m1"]
+
+
+def test_a_pinned_u_survives_a_restart(tmp_path: Path) -> None:
+    from server.config import StoreConfig
+    from server.store import TaskStore
+
+    datasets = SpaceIdentity("MiniLM", "abc123", "fim", '{"epochs":1}')
+    on_u1 = replace(datasets, corpus="u1" * 8)
+    with TaskStore(StoreConfig(path=tmp_path, device="cpu")) as store:
+        store.create_space("fim", 8, identity=datasets)
+        store.upsert("fim", [Task(id="m1", kind="model", vector=unit(np.ones(8)))], expected_identity=on_u1)
+    with TaskStore(StoreConfig(path=tmp_path, device="cpu")) as store:
+        assert store.describe_space("fim").identity == on_u1
+        with pytest.raises(FailedPreconditionError, match="corpus"):
+            store.upsert(
+                "fim", [Task(id="m2", vector=unit(np.ones(8)))], expected_identity=replace(on_u1, corpus="u2")
+            )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
