@@ -10,17 +10,21 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fute.cli.args import (
     DefaultsHelpFormatter,
+    add_corpus,
     add_embedding_output,
     add_method,
     add_runtime,
     add_surrogate,
     add_task_file,
     check_output_file,
+    corpus_from_args,
     default_cap,
     examples_used,
     load_task_from_args,
@@ -30,7 +34,14 @@ from fute.cli.args import (
 )
 from fute.cli.evaluate import register_eval
 from fute.cli.models import register_embed_model, register_finetune
-from fute.errors import FuteError
+from fute.errors import ConfigError, FuteError
+
+if TYPE_CHECKING:
+    from fute.corpus import UnlabelledCorpus
+    from fute.data.records import TaskData
+    from fute.embedding import TaskInfo
+    from fute.methods import EmbeddingMethod
+    from fute.surrogate import Surrogate
 
 logger = logging.getLogger("fute")
 
@@ -49,17 +60,56 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     if args.quiet:
         quiet_libraries()
     configure_threads(args.threads)
+    if args.corpus is not None and not args.on_u:
+        raise ConfigError(
+            "--corpus chooses the U of --on-u; without --on-u a dataset is embedded on its own inputs"
+        )
     task = load_task_from_args(args)
+    corpus = corpus_from_args(args) if args.on_u else None
     surrogate = load_surrogate(args.surrogate)
     method = make_method(args.method, surrogate, settings)
     info = TaskInfo.of_dataset(
         task, source=str(Path(args.data).resolve()), task_type=args.task_type, tags=tuple(args.tag)
     )
-    emb = method.embed(task, info, progress=not args.quiet)
     out = Path(args.out) if args.out else Path(f"{task.name}.{args.method}.safetensors")
+    if corpus is not None:
+        return _embed_on_u(args, task, method, surrogate, corpus, info, out)
+    emb = method.embed(task, info, progress=not args.quiet)
     save_embedding(emb, out, with_full=args.full)
     used = examples_used(emb.task.n_examples, len(task.examples), settings.max_examples)
     print(f"{out}: {task.name} ({used}) in {emb.space.describe()}")
+    return 0
+
+
+def _embed_on_u(
+    args: argparse.Namespace,
+    task: TaskData,
+    method: EmbeddingMethod,
+    surrogate: Surrogate,
+    corpus: UnlabelledCorpus,
+    info: TaskInfo,
+    out: Path,
+) -> int:
+    from fute.dataset_on_u import embed_dataset_on_u
+    from fute.embedding import save_embedding
+    from fute.informativeness import OutputInformation
+    from fute.transfer import TransferSettings
+
+    # One cap for both sides: the classifier trains on as many examples as the method embeds.
+    recipe = replace(TransferSettings().source, max_examples=method.settings.max_examples)
+    emb = embed_dataset_on_u(task, method, surrogate, corpus, info, settings=recipe, progress=not args.quiet)
+    save_embedding(emb, out, with_full=args.full)
+    trained = examples_used(
+        min(len(task.examples), recipe.max_examples or len(task.examples)),
+        len(task.examples),
+        recipe.max_examples,
+    )
+    print(
+        f"{out}: {task.name} seen on U {corpus.hash[:12]} (classifier on {trained}) in {emb.space.describe()}"
+    )
+    information = OutputInformation.from_pairs(emb.task.output_info)
+    if information is not None:
+        print(f"  its classifier's outputs on U: {information.describe(emb.task.label_names)}")
     return 0
 
 
@@ -103,6 +153,13 @@ def _register_embed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         help=f"cap on examples, a seeded sample (default {default_cap(METHODS)}; the setting max_examples)",
     )
+    p.add_argument(
+        "--on-u",
+        action="store_true",
+        help="see the dataset on U, to compare it with models: a classifier fine-tuned on it labels U "
+        "(--corpus), and those outputs are embedded like a model's, in U's space (docs/models.md)",
+    )
+    add_corpus(p, "with --on-u")
     add_task_file(p)
     add_runtime(p)
     p.set_defaults(func=_cmd_embed)

@@ -180,6 +180,34 @@ def add_method(p: argparse.ArgumentParser, set_example: str) -> None:
     )
 
 
+def add_corpus(p: argparse.ArgumentParser, size_note: str = "100-300 are plenty for LLMs on a CPU") -> None:
+    """``--corpus``, ``--corpus-size`` and ``--corpus-seed``: which U, how much of it."""
+    from fute.corpus import DEFAULT_CORPUS_SEED, DEFAULT_CORPUS_SIZE
+
+    p.add_argument(
+        "--corpus",
+        help="unlabelled corpus: a JSONL file (text, optional text_pair and source) or packaged:NAME "
+        "(default: English prose; multilingual: 41 languages; diverse: many kinds of input); "
+        "default: packaged:default",
+    )
+    p.add_argument(
+        "--corpus-size",
+        type=int,
+        default=DEFAULT_CORPUS_SIZE,
+        help=f"examples of U used, a seeded sample (default {DEFAULT_CORPUS_SIZE}; 0: all; {size_note})",
+    )
+    p.add_argument("--corpus-seed", type=int, default=DEFAULT_CORPUS_SEED, help="seed of that sample")
+
+
+def corpus_from_args(args: argparse.Namespace) -> Any:
+    """The U of ``--corpus``/``--corpus-size``/``--corpus-seed`` (an ``UnlabelledCorpus``)."""
+    from fute.corpus import load_corpus
+
+    return load_corpus(
+        args.corpus, limit=None if args.corpus_size == 0 else args.corpus_size, seed=args.corpus_seed
+    )
+
+
 def add_embedding_output(p: argparse.ArgumentParser, task_type_help: str) -> None:
     """``-o/--out``, ``--task-type``, ``--tag`` and ``--full``: what an embedding file records."""
     p.add_argument("-o", "--out", help="output file (default: NAME.METHOD.safetensors)")

@@ -8,12 +8,14 @@ import re
 from pathlib import Path
 
 from fute.cli.args import (
+    add_corpus,
     add_embedding_output,
     add_method,
     add_runtime,
     add_surrogate,
     add_task_file,
     check_output_file,
+    corpus_from_args,
     examples_used,
     load_task_from_args,
     method_settings,
@@ -25,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 
 def _cmd_embed_model(args: argparse.Namespace) -> int:
-    from fute.corpus import load_corpus
     from fute.embedding import TaskInfo, save_embedding
     from fute.informativeness import LOW_ENTROPY_THRESHOLD, OutputInformation
     from fute.methods import make_method
@@ -50,9 +51,7 @@ def _cmd_embed_model(args: argparse.Namespace) -> int:
     settings = method_settings(args.method, args.set)
     if args.quiet:
         quiet_libraries()
-    corpus = load_corpus(
-        args.corpus, limit=None if args.corpus_size == 0 else args.corpus_size, seed=args.corpus_seed
-    )
+    corpus = corpus_from_args(args)
     adapter = load_adapter(args.model_spec, options)
     if args.calibrate and adapter.output_kind != "soft":
         raise ConfigError(
@@ -97,7 +96,6 @@ def _cmd_embed_model(args: argparse.Namespace) -> int:
 
 def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``fute embed-model``."""
-    from fute.corpus import DEFAULT_CORPUS_SEED, DEFAULT_CORPUS_SIZE
     from fute.models import API_KINDS, BUILTIN_CALLABLES
     from fute.models.base import OUTPUT_KINDS
 
@@ -115,20 +113,7 @@ def register_embed_model(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--prompt",
         help="prompt NAME (packaged: sentiment, spam, question_type, topic, language) or FILE.yaml#NAME",
     )
-    p.add_argument(
-        "--corpus",
-        help="unlabelled corpus: a JSONL file (text, optional text_pair and source) or packaged:NAME "
-        "(default: English prose; multilingual: 41 languages; diverse: many kinds of input); "
-        "default: packaged:default",
-    )
-    p.add_argument(
-        "--corpus-size",
-        type=int,
-        default=DEFAULT_CORPUS_SIZE,
-        help=f"examples of U used, a seeded sample (default {DEFAULT_CORPUS_SIZE}; 0: all; "
-        "100-300 are plenty for LLMs on a CPU)",
-    )
-    p.add_argument("--corpus-seed", type=int, default=DEFAULT_CORPUS_SEED, help="seed of that sample")
+    add_corpus(p)
     add_method(p, "--set dim=8192; use the dataset embeddings' settings")
     add_surrogate(p)
     add_embedding_output(p, "task family (default: the prompt's task_type)")
