@@ -39,6 +39,22 @@ def contrast(emb: TaskEmbedding, null: TaskEmbedding | list[TaskEmbedding]) -> T
     return TaskEmbedding(emb.vector - mean, emb.space, emb.task)
 
 
+def permutation_noise(emb: TaskEmbedding, nulls: list[TaskEmbedding]) -> tuple[float, float]:
+    """(signal, noise) of a label contrast, both as fractions of the task vector's norm:
+    the task's distance from the mean of its shuffled twins, and one twin's distance from
+    that mean (the root mean square over twins, scaled by sqrt(N / (N - 1)) so that it
+    estimates one draw's spread, not the spread around a mean it helped set). A contrast
+    whose signal is not well above its noise is mostly permutation noise."""
+    if len(nulls) < 2:
+        raise ValueError("permutation noise needs at least two shuffled twins")
+    x = emb.vector.astype(np.float64)
+    twins = np.stack([n.vector.astype(np.float64) for n in nulls])
+    mean = twins.mean(axis=0)
+    scale = float(np.linalg.norm(x))
+    spread = float(np.sqrt(np.mean(np.sum((twins - mean) ** 2, axis=1)) * len(nulls) / (len(nulls) - 1)))
+    return float(np.linalg.norm(x - mean)) / scale, spread / scale
+
+
 def null_name(name: str, seed: int) -> str:
     """File name of the shuffled twin of ``name`` under permutation ``seed`` (seed 0 keeps
     the name of the runs made before several seeds existed, so their cache is reused)."""

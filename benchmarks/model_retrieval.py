@@ -44,7 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script, as documented
 
-from benchmarks.label_contrast import CONTRAST_SEED, contrast, null_name, shuffle_labels
+from benchmarks.label_contrast import CONTRAST_SEED, contrast, null_name, permutation_noise, shuffle_labels
 from fute.cli import parse_overrides
 from fute.corpus import UnlabelledCorpus, load_corpus
 from fute.data import load_task
@@ -247,8 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         datasets = dataset_embeddings(method, out_dir, tasks)
     seeds = list(range(CONTRAST_SEED, CONTRAST_SEED + args.contrast_seeds))
+    noise: dict[str, tuple[float, float]] = {}
     if args.contrast:
         nulls = [dataset_embeddings(method, out_dir, tasks, shuffled=seed) for seed in seeds]
+        if len(seeds) > 1:
+            noise.update(
+                {d.task.name: permutation_noise(d, [n[i] for n in nulls]) for i, d in enumerate(datasets)}
+            )
         datasets = [contrast(d, [n[i] for n in nulls]) for i, d in enumerate(datasets)]
     types = [d.task.task_type for d in datasets]
     wanted = set(args.models.split(",")) if args.models else None
@@ -273,7 +278,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.contrast:
             try:
-                emb = contrast(emb, _shuffled_models(case, corpus, method, path, seeds))
+                twins = _shuffled_models(case, corpus, method, path, seeds)
+                if len(twins) > 1:
+                    noise[case.key] = permutation_noise(emb, twins)
+                emb = contrast(emb, twins)
             except FuteError as exc:
                 logger.error("model %s (shuffled) failed: %s", case.key, exc)
                 failed.append({"model": case.key, "error": str(exc)})
@@ -302,6 +310,21 @@ def main(argv: list[str] | None = None) -> int:
             f"most frequent {summary['top_hub']} ({summary['top_hub_count']} models)"
         )
         record["measures"][measure] = {"rows": rows, "summary": summary}  # type: ignore[index]
+    if noise:
+        print("\nlabel contrast: signal (task minus the twins' mean) and one twin's noise, / |task|")
+        for name, (signal, spread) in noise.items():
+            print(f"  {name:<20} signal {signal:.3f}  noise {spread:.3f}")
+        print(
+            f"  median: datasets {np.median([noise[n][0] for n in names]):.3f} / "
+            f"{np.median([noise[n][1] for n in names]):.3f}"
+            + (
+                f", models {np.median([v[0] for k, v in noise.items() if k not in names]):.3f} / "
+                f"{np.median([v[1] for k, v in noise.items() if k not in names]):.3f}"
+                if len(noise) > len(names)
+                else ""
+            )
+        )
+        record["permutation_noise"] = {k: {"signal": v[0], "noise": v[1]} for k, v in noise.items()}
     if args.server_check and args.csls:
         check = server_csls_check([e for _, e, _ in models], datasets, args.csls)
         for k, result in check.items():

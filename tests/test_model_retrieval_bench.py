@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from benchmarks.model_retrieval import CASES, _rows, _summary, model_dataset_similarity
 from fute.embedding import TaskEmbedding, TaskInfo
@@ -108,3 +109,19 @@ def test_contrast_over_several_permutations_subtracts_their_mean() -> None:
     task = load_task(SUITE / "data" / "sms_spam" / "train.jsonl.gz", name="sms_spam")
     labels = [[e.label for e in shuffle_labels(task, seed).examples] for seed in (0, 1)]
     assert labels[0] != labels[1]  # another seed, another permutation
+
+
+def test_permutation_noise_estimates_one_twins_spread() -> None:
+    from benchmarks.label_contrast import permutation_noise
+
+    # twins m + a*u_i (orthonormal u_i), task m + b*w (w orthogonal to them): one twin's
+    # spread is a, the task's distance from the twins' mean sqrt(b^2 + a^2 / N).
+    m, a, b, n = np.array([3.0, 0, 0, 0, 0, 0]), 0.5, 2.0, 3
+    twins = [_emb(f"n{i}", list(m + a * np.eye(6)[i + 1])) for i in range(n)]
+    task = _emb("t", list(m + b * np.eye(6)[5]))
+    norm = float(np.linalg.norm(task.vector))
+    signal, noise = permutation_noise(task, twins)
+    assert noise == pytest.approx(a / norm, rel=1e-6)
+    assert signal == pytest.approx(np.sqrt(b**2 + a**2 / n) / norm, rel=1e-6)
+    with pytest.raises(ValueError, match="two"):
+        permutation_noise(task, twins[:1])
