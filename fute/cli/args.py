@@ -6,12 +6,15 @@ import argparse
 import ast
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fute.data import DATA_FORMATS, LABEL_KINDS, FieldMap, TaskData, load_task
 from fute.data.loading import detect_format
 from fute.errors import ConfigError, FuteError
 from fute.surrogate import DEFAULT_SURROGATE
+
+if TYPE_CHECKING:
+    from fute.corpus import UnlabelledCorpus
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -199,8 +202,8 @@ def add_corpus(p: argparse.ArgumentParser, size_note: str = "100-300 are plenty 
     p.add_argument("--corpus-seed", type=int, default=DEFAULT_CORPUS_SEED, help="seed of that sample")
 
 
-def corpus_from_args(args: argparse.Namespace) -> Any:
-    """The U of ``--corpus``/``--corpus-size``/``--corpus-seed`` (an ``UnlabelledCorpus``)."""
+def corpus_from_args(args: argparse.Namespace) -> UnlabelledCorpus:
+    """The U of ``--corpus``/``--corpus-size``/``--corpus-seed``."""
     from fute.corpus import load_corpus
 
     return load_corpus(
