@@ -94,9 +94,11 @@ def _cmd_spaces(args: argparse.Namespace) -> int:
 @user_errors
 def _cmd_upload(args: argparse.Namespace) -> int:
     from fute.embedding import load_embedding
+    from fute.space import check_one_space
 
     embeddings = [load_embedding(p) for p in args.embeddings]  # a bad file fails before any call
-    first = embeddings[0].space
+    # Files of two spaces fail here, before a space is created for them.
+    first = check_one_space([(e.space, str(p)) for p, e in zip(args.embeddings, embeddings, strict=True)])
     with connect(args) as client:
         try:
             existing = client.describe_space(args.space)

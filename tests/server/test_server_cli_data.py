@@ -136,6 +136,29 @@ def test_upload_creates_the_space_from_the_first_file_and_checks_the_rest(
     assert client.describe_space("new").task_count == 3  # nothing written
 
 
+def test_upload_of_models_on_two_u_creates_nothing_and_one_u_pins_the_new_space(
+    client: TaskSearchClient,
+    running_server: tuple[TaskSearchServer, int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = _address(running_server)
+    dataset, on_u1, on_u2 = (tmp_path / f"{n}.safetensors" for n in ("d", "m1", "m2"))
+    save_embedding(_emb("d", 1, _space()), dataset)
+    save_embedding(_emb("m1", 2, replace(_space(), corpus="u1" * 8), "model"), on_u1)
+    save_embedding(_emb("m2", 3, replace(_space(), corpus="u2" * 8), "model"), on_u2)
+    # each model file passes against the dataset file, but not against the other model
+    up = ["upload", str(dataset), str(on_u1), str(on_u2), "--server", server, "--space", "mixed"]
+    assert fute_main(up) == 2
+    err = capsys.readouterr().err
+    assert "corpus: " + "u1" * 8 + " != " + "u2" * 8 in err and len(err.strip().splitlines()) == 1
+    assert "mixed" not in [s.name for s in client.list_spaces()]  # refused before a space was made
+    assert fute_main(["upload", str(dataset), str(on_u1), "--server", server, "--space", "mixed"]) == 0
+    capsys.readouterr()
+    identity = client.describe_space("mixed").identity
+    assert identity is not None and identity.corpus == "u1" * 8
+
+
 def test_upload_keep_neighbours_creates_a_csls_space_and_spaces_shows_it(
     client: TaskSearchClient,
     running_server: tuple[TaskSearchServer, int],
