@@ -346,7 +346,7 @@ class MetadataDB:
 
     def create_space(self, row: SpaceRow) -> None:
         """Insert a space row (the caller checked the name is free)."""
-        identity = json.dumps(row.identity.__dict__, sort_keys=True) if row.identity else None
+        identity = _identity_json(row.identity) if row.identity else None
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute(
@@ -366,10 +366,7 @@ class MetadataDB:
     def pin_identity(self, name: str, identity: SpaceIdentity) -> None:
         """Replace a space's identity inside the open transaction (an upsert's
         ``before_commit``), so it commits or rolls back with the rows it came with."""
-        self._conn.execute(
-            "UPDATE spaces SET identity = ? WHERE name = ?",
-            (json.dumps(identity.__dict__, sort_keys=True), name),
-        )
+        self._conn.execute("UPDATE spaces SET identity = ? WHERE name = ?", (_identity_json(identity), name))
 
     def spaces(self) -> list[SpaceRow]:
         """All spaces by name; a row that does not decode is StoreCorruptedError."""
@@ -678,6 +675,12 @@ class MetadataDB:
                 "the store file is corrupted; restore a snapshot"
             )
         return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+def _identity_json(identity: SpaceIdentity) -> str:
+    """A space identity as the ``spaces.identity`` column holds it (read back by
+    :meth:`MetadataDB.spaces`)."""
+    return json.dumps(identity.__dict__, sort_keys=True)
 
 
 def _neighbour_crc(vec_id: int, ids: bytes, sims: bytes) -> int:
